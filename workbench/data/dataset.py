@@ -1,0 +1,761 @@
+"""The canonical dataset: aligned episodes stored as flat arrays.
+
+Layout (``E`` episodes, ``N`` transitions, ``T_k`` steps in episode ``k``)::
+
+    observations  (N + E, *obs_shape)   T_k + 1 observations per episode, final one included
+    actions       (N,) int64            discrete, or (N, act_dim) float continuous
+    rewards       (N,)
+    offsets       (E + 1,) int64        episode k's transitions are offsets[k]:offsets[k+1]
+    terminated    (E,) bool             the episode reached a terminal MDP state
+    truncated     (E,) bool             the episode was cut by a time limit
+    extras        {name: (N, ...)}      per-step extras, e.g. ``behavior_log_prob``
+
+The observation of transition ``j`` (in episode ``k``) is ``observations[j + k]``
+and its next observation ``observations[j + k + 1]``: next-observation alignment
+is exact by construction.  Only the *last* episode may have neither flag set
+(an unfinished trailing episode, e.g. data that stops mid-episode).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import DatasetError
+from . import validate as V
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+__all__ = ["Space", "Episode", "EpisodeDataset"]
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Space:
+    """A Box (continuous) or Discrete space, JSON-serialisable the way Minari writes it.
+
+    Attributes:
+        kind: ``"box"`` or ``"discrete"``.
+        shape: element shape (``()`` for discrete).
+        dtype: numpy dtype name of the elements.
+        low, high: Box bounds, same shape as ``shape`` (``-inf``/``inf`` when unknown).
+        n: number of discrete actions/states.
+    """
+
+    kind: str
+    shape: tuple[int, ...] = ()
+    dtype: str = "float32"
+    low: np.ndarray | None = None
+    high: np.ndarray | None = None
+    n: int | None = None
+
+    @property
+    def discrete(self) -> bool:
+        return self.kind == "discrete"
+
+    @classmethod
+    def box(cls, low: Any, high: Any, dtype: str = "float32") -> Space:
+        low = np.asarray(low, dtype=np.float64)
+        high = np.asarray(high, dtype=np.float64)
+        return cls("box", tuple(low.shape), str(np.dtype(dtype)), low, high)
+
+    @classmethod
+    def unbounded(cls, shape: tuple[int, ...], dtype: str = "float32") -> Space:
+        return cls.box(np.full(shape, -np.inf), np.full(shape, np.inf), dtype)
+
+    @classmethod
+    def discrete_space(cls, n: int) -> Space:
+        return cls("discrete", (), "int64", n=int(n))
+
+    @classmethod
+    def from_gym(cls, space: Any) -> Space:
+        """From a gymnasium ``Box`` or ``Discrete`` space; anything else raises DatasetError."""
+        import gymnasium as gym
+
+        if isinstance(space, gym.spaces.Discrete):
+            if int(space.start) != 0:
+                raise DatasetError(f"Discrete space with start={space.start} is not supported",
+                                   fix="use actions numbered from 0")
+            return cls.discrete_space(int(space.n))
+        if isinstance(space, gym.spaces.Box):
+            return cls.box(space.low, space.high, str(space.dtype))
+        raise DatasetError(f"unsupported space {space!r}",
+                           fix="only Box and Discrete spaces are supported (no Dict/Tuple/Text)")
+
+    def to_gym(self) -> Any:
+        import gymnasium as gym
+
+        if self.discrete:
+            return gym.spaces.Discrete(int(self.n or 0))
+        return gym.spaces.Box(self.low.astype(self.dtype), self.high.astype(self.dtype),
+                              dtype=np.dtype(self.dtype))
+
+    def to_json(self) -> dict[str, Any]:
+        """Minari's serialisation (``minari.serialization.serialize_space``, as a dict)."""
+        if self.discrete:
+            return {"type": "Discrete", "dtype": "int64", "start": 0, "n": int(self.n or 0)}
+        return {"type": "Box", "dtype": self.dtype, "shape": list(self.shape),
+                "low": _json_floats(self.low), "high": _json_floats(self.high)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | str, source: object = None,
+                  field: str = "space") -> Space:
+        """Parse Minari's serialised space (dict or JSON string)."""
+        if isinstance(data, str):
+            try:
+                data = json.loads(data)
+            except json.JSONDecodeError as exc:
+                raise DatasetError(f"is not valid JSON ({exc})", source=source, field=field,
+                                   fix="rewrite the metadata") from None
+        kind = data.get("type") if isinstance(data, Mapping) else None
+        try:
+            if kind == "Discrete":
+                if int(data.get("start", 0)) != 0:
+                    raise DatasetError("Discrete space with a non-zero start is not supported",
+                                       source=source, field=field, fix="renumber actions from 0")
+                return cls.discrete_space(int(data["n"]))
+            if kind == "Box":
+                low = np.asarray(_from_json_floats(data["low"]), dtype=np.float64)
+                high = np.asarray(_from_json_floats(data["high"]), dtype=np.float64)
+                shape = tuple(int(s) for s in data.get("shape", low.shape))
+                low = np.broadcast_to(low, shape).copy()
+                high = np.broadcast_to(high, shape).copy()
+                return cls("box", shape, str(np.dtype(data.get("dtype", "float32"))), low, high)
+        except DatasetError:
+            raise
+        except Exception as exc:
+            raise DatasetError(f"is a malformed {kind} space ({exc})", source=source, field=field,
+                               fix="rewrite the metadata with a valid space") from None
+        raise DatasetError(f"has unsupported space type {kind!r}", source=source, field=field,
+                           fix="only Box and Discrete spaces are supported (vector observations; "
+                           "Dict, Tuple, Text and image spaces are not supported yet)")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Space):
+            return NotImplemented
+        return self.to_json() == other.to_json()
+
+    def __hash__(self) -> int:
+        return hash(json.dumps(self.to_json(), sort_keys=True))
+
+
+def _json_floats(arr: np.ndarray | None) -> Any:
+    if arr is None:
+        return None
+    return [None if np.isnan(v) else (str(v) if np.isinf(v) else float(v))
+            for v in np.asarray(arr, dtype=np.float64).ravel()] if arr.ndim else float(arr)
+
+
+def _from_json_floats(values: Any) -> Any:
+    if isinstance(values, list):
+        return [_from_json_floats(v) for v in values]
+    if isinstance(values, str):
+        return float(values)  # "inf", "-inf"
+    return np.nan if values is None else values
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One episode, as views into the dataset's arrays.
+
+    Attributes:
+        observations: (T + 1, *obs_shape), including the final observation.
+        actions: (T,) int for discrete, (T, act_dim) for continuous.
+        rewards: (T,).
+        terminated: the episode ended in a terminal MDP state.
+        truncated: the episode was cut by a time limit.
+        extras: per-step extras, each (T, ...).
+        index: position in the dataset.
+    """
+
+    observations: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    terminated: bool
+    truncated: bool
+    extras: Mapping[str, np.ndarray] = field(default_factory=dict)
+    index: int = 0
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+    @property
+    def episode_return(self) -> float:
+        """Undiscounted return (sum of rewards)."""
+        return float(np.sum(self.rewards, dtype=np.float64))
+
+    @property
+    def finished(self) -> bool:
+        return self.terminated or self.truncated
+
+
+class _EpisodeList(Sequence):
+    def __init__(self, ds: EpisodeDataset) -> None:
+        self._ds = ds
+
+    def __len__(self) -> int:
+        return self._ds.n_episodes
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        return self._ds.episode(i)
+
+    def __iter__(self) -> Iterator[Episode]:
+        for i in range(len(self)):
+            yield self._ds.episode(i)
+
+
+@dataclass(frozen=True, eq=False)
+class EpisodeDataset:
+    """Aligned episodes of an offline-RL dataset (see the module docstring for the layout).
+
+    Build one with :meth:`from_flat` (D4RL-style flat arrays), :meth:`from_episodes`
+    or a reader (:func:`workbench.load_dataset`); the constructor validates the
+    structure and values and raises :class:`~workbench.errors.DatasetError`.
+    """
+
+    observations: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    offsets: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    observation_space: Space
+    action_space: Space
+    extras: Mapping[str, np.ndarray] = field(default_factory=dict)
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ construction
+    def __post_init__(self) -> None:
+        src = self.metadata.get("source", "<dataset>")
+        offsets = np.asarray(self.offsets, dtype=np.int64)
+        object.__setattr__(self, "offsets", offsets)
+        object.__setattr__(self, "terminated", np.asarray(self.terminated, dtype=bool))
+        object.__setattr__(self, "truncated", np.asarray(self.truncated, dtype=bool))
+        object.__setattr__(self, "extras", dict(self.extras))
+        object.__setattr__(self, "metadata", dict(self.metadata))
+        E = len(offsets) - 1
+        if E < 1:
+            raise DatasetError("has no episodes", source=src, field="episodes",
+                               fix="check the file was written completely, or collect data first")
+        N = int(offsets[-1])
+        V.check_not_empty(N, src, "actions")
+        if offsets[0] != 0 or np.any(np.diff(offsets) < 1):
+            raise DatasetError("episode offsets must start at 0 and every episode needs at least "
+                               "one step", source=src, field="offsets")
+        V.check_length(self.actions, N, src, "actions", "offsets[-1]")
+        V.check_length(self.rewards, N, src, "rewards", "actions")
+        V.check_length(self.observations, N + E, src, "observations", "actions + episodes")
+        V.check_length(self.terminated, E, src, "terminated", "episodes")
+        V.check_length(self.truncated, E, src, "truncated", "episodes")
+        V.check_exclusive_flags(self.terminated, self.truncated, src, ("terminated", "truncated"))
+        unfinished = ~(self.terminated | self.truncated)
+        if unfinished[:-1].any():
+            k = int(np.flatnonzero(unfinished[:-1])[0])
+            raise DatasetError(f"episode {k} never ends (neither terminated nor truncated) but "
+                               "is followed by another episode", source=src, field="terminated",
+                               fix="mark the last step of every episode as terminal or timeout")
+        for name, arr in (("observations", self.observations), ("actions", self.actions),
+                          ("rewards", self.rewards)):
+            V.check_numeric(arr, src, name)
+            V.check_finite(arr, src, name)
+        if self.rewards.ndim != 1:
+            raise DatasetError(f"has shape {self.rewards.shape}, expected (N,)", source=src,
+                               field="rewards", fix="store one scalar reward per step")
+        if self.observations.ndim != 2:
+            V.as_observations(self.observations, src, "observations")
+        if self.action_space.discrete:
+            if self.actions.ndim != 1 or self.actions.dtype.kind not in "iu":
+                raise DatasetError("discrete actions must be a 1-D integer array", source=src,
+                                   field="actions")
+            if self.actions.max() >= (self.action_space.n or 0) or self.actions.min() < 0:
+                raise DatasetError(f"holds action {int(self.actions.max())} outside the discrete "
+                                   f"space of {self.action_space.n} actions", source=src,
+                                   field="actions", fix="fix the actions or the action space")
+        elif self.actions.ndim != 2:
+            raise DatasetError(f"continuous actions must be (N, act_dim), got "
+                               f"{self.actions.shape}", source=src, field="actions")
+        for name, arr in self.extras.items():
+            V.check_length(np.asarray(arr), N, src, f"extras/{name}", "actions")
+
+    @classmethod
+    def from_flat(cls, observations: Any, actions: Any, rewards: Any, terminals: Any,
+                  timeouts: Any | None = None, next_observations: Any | None = None, *,
+                  extras: Mapping[str, Any] | None = None, action_space: Space | None = None,
+                  observation_space: Space | None = None, discrete: bool | None = None,
+                  metadata: Mapping[str, Any] | None = None, source: object = None,
+                  fields: Mapping[str, str] | None = None) -> EpisodeDataset:
+        """Build from D4RL-style flat per-step arrays, splitting episodes on terminal or timeout.
+
+        Args:
+            observations: (N, obs_dim) observation before each step.
+            actions: (N,) integer (discrete) or (N, act_dim) float (continuous).
+            rewards: (N,).
+            terminals, timeouts: (N,) flags; a step may not have both.
+            next_observations: (N, obs_dim) observation after each step. When missing,
+                the final observation of each episode is unknown: a terminated episode
+                keeps all steps and repeats its last observation as the (never used)
+                terminal observation; a truncated or unfinished episode drops its last
+                step, whose next observation is unknown (d3rlpy does the same).
+            extras: per-step arrays, each (N, ...).
+            action_space, observation_space: spaces; inferred from the data when missing
+                (discrete: ``max(action) + 1`` actions; Box: unbounded).
+            discrete: force the action kind; inferred from the dtype when ``None``.
+            source: file name used in error messages.
+            fields: the file's own names for the arrays (for error messages).
+
+        Raises:
+            DatasetError: mismatched lengths, NaN/Inf, wrong dtypes/shapes, both flags set,
+                no episode boundary at all, empty data.
+        """
+        f = {"observations": "observations", "actions": "actions", "rewards": "rewards",
+             "terminals": "terminals", "timeouts": "timeouts",
+             "next_observations": "next_observations", **(fields or {})}
+        obs = V.as_observations(V.as_array(observations, source, f["observations"]), source,
+                                f["observations"])
+        N = len(obs)
+        V.check_not_empty(N, source, f["observations"])
+        if action_space is not None:
+            discrete = action_space.discrete
+        act, discrete = V.as_actions(V.as_array(actions, source, f["actions"]), source,
+                                     f["actions"], discrete)
+        V.check_length(act, N, source, f["actions"], f["observations"])
+        rew = V.check_numeric(V.as_array(rewards, source, f["rewards"]), source, f["rewards"])
+        if rew.ndim == 2 and rew.shape[1] == 1:
+            rew = rew[:, 0]
+        if rew.ndim != 1:
+            raise DatasetError(f"has shape {rew.shape}, expected (N,)", source=source,
+                               field=f["rewards"], fix="store one scalar reward per step")
+        V.check_length(rew, N, source, f["rewards"], f["observations"])
+        V.check_finite(rew, source, f["rewards"])
+        if rew.dtype.kind != "f":
+            rew = rew.astype(np.float32)
+        term = V.as_flags(V.as_array(terminals, source, f["terminals"]), source, f["terminals"])
+        V.check_length(term, N, source, f["terminals"], f["observations"])
+        if timeouts is None:
+            tout = np.zeros(N, dtype=bool)
+        else:
+            tout = V.as_flags(V.as_array(timeouts, source, f["timeouts"]), source, f["timeouts"])
+            V.check_length(tout, N, source, f["timeouts"], f["observations"])
+        V.check_exclusive_flags(term, tout, source, (f["terminals"], f["timeouts"]))
+        nxt = None
+        if next_observations is not None:
+            nxt = V.as_observations(V.as_array(next_observations, source, f["next_observations"]),
+                                    source, f["next_observations"])
+            V.check_length(nxt, N, source, f["next_observations"], f["observations"])
+            if nxt.shape[1:] != obs.shape[1:]:
+                raise DatasetError(f"has shape {nxt.shape[1:]} per step but observations have "
+                                   f"{obs.shape[1:]}", source=source, field=f["next_observations"])
+        implicit = 0
+        if nxt is not None and N > 1:
+            # next_observations[j] != observations[j + 1] inside an "episode" means a boundary
+            # the file did not flag (known in some D4RL datasets): split there as a timeout.
+            inner = ~(term | tout)[:-1]
+            differs = np.any(nxt[:-1].reshape(N - 1, -1) != obs[1:].reshape(N - 1, -1), axis=1)
+            hidden = inner & differs
+            implicit = int(hidden.sum())
+            if implicit:
+                warnings.warn(f"{source}: {implicit} step(s) have next_observations that differ "
+                              "from the following observation without a terminal/timeout flag; "
+                              "treating them as episode ends (timeouts)", stacklevel=3)
+                tout = tout.copy()
+                tout[:-1] |= hidden
+        ext = {}
+        for name, arr in (extras or {}).items():
+            a = V.check_numeric(V.as_array(arr, source, name), source, name)
+            V.check_length(a, N, source, name, f["observations"])
+            ext[name] = a
+
+        ends = term | tout
+        if not ends.any():
+            raise DatasetError(f"no episode ever ends: '{f['terminals']}' and '{f['timeouts']}' "
+                               "are all False", source=source, field=f["timeouts"],
+                               fix="mark the last step of each episode (set timeouts[-1] = True "
+                               "if the data stops mid-episode)")
+        end_idx = np.flatnonzero(ends)
+        stops = end_idx + 1
+        if stops[-1] != N:  # unfinished trailing episode
+            stops = np.append(stops, N)
+        starts = np.concatenate([[0], stops[:-1]])
+        ep_term = np.append(term[end_idx], False)[: len(stops)]
+        ep_trunc = np.append(tout[end_idx], False)[: len(stops)]
+
+        keep = None  # per-step mask when steps must be dropped (no next_observations)
+        if nxt is None:
+            last = stops - 1
+            drop = ~ep_term  # truncated/unfinished: last step's next obs unknown
+            keep = np.ones(N, dtype=bool)
+            keep[last[drop]] = False
+            final_obs = obs[last]  # terminated: repeated last obs; otherwise: obs of dropped step
+            lengths = stops - starts - drop.astype(np.int64)
+        else:
+            final_obs = nxt[stops - 1]
+            lengths = stops - starts
+        nonempty = lengths > 0
+        if keep is not None:
+            obs, act, rew = obs[keep], act[keep], rew[keep]
+            ext = {k: v[keep] for k, v in ext.items()}
+        lengths, final_obs = lengths[nonempty], final_obs[nonempty]
+        ep_term, ep_trunc = ep_term[nonempty], ep_trunc[nonempty]
+        if len(lengths) == 0:
+            V.check_not_empty(0, source, f["observations"])
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        all_obs = _interleave_final(obs, final_obs, offsets)
+
+        meta = dict(metadata or {})
+        if source is not None:
+            meta.setdefault("source", str(source))
+        if nxt is None:
+            meta["final_observation_inferred"] = True
+        if implicit:
+            meta["implicit_episode_ends"] = implicit
+        if action_space is None:
+            action_space = (Space.discrete_space(int(act.max()) + 1) if discrete
+                            else Space.unbounded(act.shape[1:], str(act.dtype)))
+        if observation_space is None:
+            observation_space = Space.unbounded(obs.shape[1:], str(obs.dtype))
+        return cls(all_obs, act, rew, offsets, ep_term, ep_trunc, observation_space,
+                   action_space, ext, meta)
+
+    @classmethod
+    def from_episodes(cls, episodes: Sequence[Episode | Mapping[str, Any]], *,
+                      action_space: Space | None = None,
+                      observation_space: Space | None = None,
+                      metadata: Mapping[str, Any] | None = None) -> EpisodeDataset:
+        """Build from episodes (``Episode`` objects or dicts with the same keys).
+
+        Each episode needs ``observations`` (T + 1, ...), ``actions`` (T, ...),
+        ``rewards`` (T,), ``terminated`` and ``truncated``; optional ``extras``.
+        """
+        if not episodes:
+            raise DatasetError("has no episodes", source=(metadata or {}).get("source"),
+                               fix="pass at least one episode")
+        eps = [e if isinstance(e, Mapping) else e.__dict__ for e in episodes]
+        src = (metadata or {}).get("source")
+        for k, e in enumerate(eps):
+            if len(e["observations"]) != len(e["actions"]) + 1:
+                raise DatasetError(f"episode {k} has {len(e['observations'])} observations for "
+                                   f"{len(e['actions'])} actions; expected T + 1 observations",
+                                   source=src, field="observations",
+                                   fix="include the final observation of every episode")
+        obs = np.concatenate([np.asarray(e["observations"]) for e in eps])
+        act = np.concatenate([np.asarray(e["actions"]) for e in eps])
+        rew = np.concatenate([np.asarray(e["rewards"]) for e in eps])
+        lengths = np.array([len(e["actions"]) for e in eps], dtype=np.int64)
+        names = set().union(*[set(e.get("extras") or {}) for e in eps])
+        extras = {n: np.concatenate([np.asarray(e["extras"][n]) for e in eps]) for n in names
+                  if all(n in (e.get("extras") or {}) for e in eps)}
+        if obs.ndim == 1:
+            obs = obs[:, None]
+        discrete = action_space.discrete if action_space is not None else act.dtype.kind in "biu"
+        if discrete:
+            act = act.reshape(len(act)).astype(np.int64)
+        elif act.ndim == 1:
+            act = act[:, None]
+        if action_space is None:
+            action_space = (Space.discrete_space(int(act.max()) + 1) if discrete
+                            else Space.unbounded(act.shape[1:], str(act.dtype)))
+        if observation_space is None:
+            observation_space = Space.unbounded(obs.shape[1:], str(obs.dtype))
+        return cls(obs, act, rew, np.concatenate([[0], np.cumsum(lengths)]),
+                   np.array([bool(e["terminated"]) for e in eps]),
+                   np.array([bool(e["truncated"]) for e in eps]),
+                   observation_space, action_space, extras, metadata or {})
+
+    # ------------------------------------------------------------------ basic properties
+    @property
+    def n_episodes(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def n_transitions(self) -> int:
+        return int(self.offsets[-1])
+
+    def __len__(self) -> int:
+        return self.n_transitions
+
+    @property
+    def episodes(self) -> Sequence[Episode]:
+        """The episodes as a lazy sequence of :class:`Episode` views."""
+        return _EpisodeList(self)
+
+    def episode(self, i: int) -> Episode:
+        E = self.n_episodes
+        if not -E <= i < E:
+            raise IndexError(f"episode {i} out of range for {E} episodes")
+        i %= E
+        s, e = int(self.offsets[i]), int(self.offsets[i + 1])
+        return Episode(self.observations[s + i:e + i + 1], self.actions[s:e], self.rewards[s:e],
+                       bool(self.terminated[i]), bool(self.truncated[i]),
+                       {k: v[s:e] for k, v in self.extras.items()}, i)
+
+    @property
+    def is_discrete(self) -> bool:
+        return self.action_space.discrete
+
+    @property
+    def observation_shape(self) -> tuple[int, ...]:
+        return tuple(self.observations.shape[1:])
+
+    @property
+    def action_shape(self) -> tuple[int, ...]:
+        return tuple(self.actions.shape[1:])
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("name") or self.metadata.get("source") or "dataset")
+
+    @functools.cached_property
+    def episode_lengths(self) -> np.ndarray:
+        """(E,) number of transitions per episode."""
+        return np.diff(self.offsets)
+
+    @functools.cached_property
+    def episode_index(self) -> np.ndarray:
+        """(N,) episode of each transition."""
+        return np.repeat(np.arange(self.n_episodes), self.episode_lengths)
+
+    @property
+    def finished(self) -> np.ndarray:
+        """(E,) episodes that ended (terminated or truncated)."""
+        return self.terminated | self.truncated
+
+    def episode_returns(self) -> np.ndarray:
+        """(E,) undiscounted returns (float64), including an unfinished last episode."""
+        return np.add.reduceat(self.rewards.astype(np.float64), self.offsets[:-1])
+
+    @functools.cached_property
+    def _obs_index(self) -> np.ndarray:
+        return np.arange(self.n_transitions) + self.episode_index
+
+    def transitions(self) -> dict[str, np.ndarray]:
+        """Flat per-transition arrays (D4RL keys), each with N rows.
+
+        ``observations``, ``next_observations``, ``actions``, ``rewards``,
+        ``terminals`` (last step of terminated episodes) and ``timeouts`` (last
+        step of truncated episodes); unfinished last episodes have neither.
+        """
+        idx = self._obs_index
+        N = self.n_transitions
+        last = self.offsets[1:] - 1
+        terminals = np.zeros(N, dtype=bool)
+        timeouts = np.zeros(N, dtype=bool)
+        terminals[last[self.terminated]] = True
+        timeouts[last[self.truncated]] = True
+        return {"observations": self.observations[idx],
+                "next_observations": self.observations[idx + 1],
+                "actions": self.actions, "rewards": self.rewards,
+                "terminals": terminals, "timeouts": timeouts}
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """Content hash (hex) of arrays, flags and spaces; metadata excluded."""
+        h = hashlib.blake2b(digest_size=16)
+        for arr in (self.observations, self.actions, self.rewards, self.offsets,
+                    self.terminated, self.truncated):
+            a = np.ascontiguousarray(arr)
+            h.update(f"{a.dtype.str}{a.shape}".encode())
+            h.update(memoryview(a).cast("B"))
+        for name in sorted(self.extras):
+            a = np.ascontiguousarray(self.extras[name])
+            h.update(f"{name}{a.dtype.str}{a.shape}".encode())
+            h.update(memoryview(a).cast("B"))
+        h.update(json.dumps([self.observation_space.to_json(), self.action_space.to_json()],
+                            sort_keys=True).encode())
+        return h.hexdigest()
+
+    # ------------------------------------------------------------------ transforms
+    def select(self, episodes: Sequence[int] | np.ndarray, **metadata: Any) -> EpisodeDataset:
+        """A new dataset with the given episodes (indices or boolean mask), in that order."""
+        idx = np.asarray(episodes)
+        if idx.dtype == bool:
+            idx = np.flatnonzero(idx)
+        if len(idx) == 0:
+            raise DatasetError("selection is empty", source=self.metadata.get("source"),
+                               fix="select at least one episode")
+        lengths = self.episode_lengths[idx]
+        trans = np.concatenate([np.arange(self.offsets[i], self.offsets[i + 1]) for i in idx])
+        obs = np.concatenate([np.arange(self.offsets[i] + i, self.offsets[i + 1] + i + 1)
+                              for i in idx])
+        unfinished = ~(self.terminated[idx] | self.truncated[idx])
+        if unfinished[:-1].any():
+            raise DatasetError("an unfinished episode can only be the last one of a selection",
+                               source=self.metadata.get("source"),
+                               fix="drop the unfinished episode or put it last")
+        return EpisodeDataset(self.observations[obs], self.actions[trans], self.rewards[trans],
+                              np.concatenate([[0], np.cumsum(lengths)]), self.terminated[idx],
+                              self.truncated[idx], self.observation_space, self.action_space,
+                              {k: v[trans] for k, v in self.extras.items()},
+                              {**self.metadata, **metadata})
+
+    @staticmethod
+    def concat(datasets: Sequence[EpisodeDataset], **metadata: Any) -> EpisodeDataset:
+        """Concatenate datasets with equal spaces; only the last may end unfinished.
+
+        Extras are kept when every dataset has them.
+        """
+        if not datasets:
+            raise DatasetError("nothing to concatenate", fix="pass at least one dataset")
+        first = datasets[0]
+        for d in datasets[1:]:
+            if d.action_space != first.action_space or d.observation_shape != first.observation_shape:
+                raise DatasetError(f"cannot concatenate '{d.name}' with '{first.name}': spaces differ",
+                                   fix="concatenate datasets of the same environment")
+        for d in datasets[:-1]:
+            if not d.finished[-1]:
+                raise DatasetError(f"'{d.name}' ends with an unfinished episode and is not last",
+                                   fix="drop its unfinished episode before concatenating")
+        lengths = np.concatenate([d.episode_lengths for d in datasets])
+        names = set.intersection(*[set(d.extras) for d in datasets])
+        return EpisodeDataset(
+            np.concatenate([d.observations for d in datasets]),
+            np.concatenate([d.actions for d in datasets]),
+            np.concatenate([d.rewards for d in datasets]),
+            np.concatenate([[0], np.cumsum(lengths)]),
+            np.concatenate([d.terminated for d in datasets]),
+            np.concatenate([d.truncated for d in datasets]),
+            first.observation_space, first.action_space,
+            {n: np.concatenate([d.extras[n] for d in datasets]) for n in names},
+            {**first.metadata, **metadata})
+
+    def with_metadata(self, **metadata: Any) -> EpisodeDataset:
+        """The same data with metadata entries added or replaced."""
+        return EpisodeDataset(self.observations, self.actions, self.rewards, self.offsets,
+                              self.terminated, self.truncated, self.observation_space,
+                              self.action_space, self.extras, {**self.metadata, **metadata})
+
+    # ------------------------------------------------------------------ export
+    def save(self, path: Any, format: str | None = None) -> Any:
+        """Write the dataset atomically (temp file + rename); returns the written path.
+
+        ``format``: ``"minari"`` (a dataset directory), ``"d4rl"`` (HDF5), ``"npz"`` or
+        ``"parquet"``; inferred from the suffix when ``None`` (a path without suffix is
+        a Minari directory).  Round trips through :func:`workbench.load_dataset` are lossless.
+
+        Raises:
+            DatasetError: unknown format.
+        """
+        from .io import save_dataset
+
+        return save_dataset(self, path, format)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy DataFrame, one row per step (the parquet/CSV layout).
+
+        Columns: ``episode``, ``step``, ``obs_0..obs_{d-1}``, ``action`` (discrete) or
+        ``action_0..`` (continuous), ``reward``, ``terminated``, ``truncated`` (True only
+        on an episode's last step), ``next_obs_0..``, then one column per extra
+        (``<name>`` or ``<name>_i``).
+        """
+        import pandas as pd
+
+        t = self.transitions()
+        cols: dict[str, np.ndarray] = {
+            "episode": self.episode_index,
+            "step": np.arange(self.n_transitions) - np.repeat(self.offsets[:-1],
+                                                               self.episode_lengths)}
+        cols.update(_columns("obs", t["observations"]))
+        if self.is_discrete:
+            cols["action"] = self.actions
+        else:
+            cols.update(_columns("action", self.actions))
+        cols["reward"] = self.rewards
+        cols["terminated"] = t["terminals"]
+        cols["truncated"] = t["timeouts"]
+        cols.update(_columns("next_obs", t["next_observations"]))
+        for name, arr in self.extras.items():
+            cols.update(_columns(name, arr) if np.ndim(arr) > 1 else {name: arr})
+        return pd.DataFrame(cols)
+
+    def to_d3rlpy(self) -> Any:
+        """A d3rlpy ``ReplayBuffer`` (infinite) holding exactly these transitions.
+
+        Terminated episodes map to d3rlpy episodes with ``terminated=True``.  For truncated
+        or unfinished episodes the final observation is appended with a zero action and
+        reward, so d3rlpy's ``transition_count`` (``T`` for non-terminal episodes of
+        ``T + 1`` rows) keeps every transition and its true next observation.
+        """
+        from .._d3rlpy import d3rlpy
+
+        from d3rlpy.dataset import Episode as D3Episode
+        from d3rlpy.dataset import InfiniteBuffer, ReplayBuffer
+
+        obs = self.observations.astype(np.float32, copy=False)
+        acts = (self.actions.reshape(-1, 1) if self.is_discrete else self.actions).astype(
+            np.float32 if not self.is_discrete else np.int64, copy=False)
+        rews = self.rewards.astype(np.float32, copy=False).reshape(-1, 1)
+        eps = []
+        for k in range(self.n_episodes):
+            s, e = int(self.offsets[k]), int(self.offsets[k + 1])
+            o = obs[s + k:e + k + 1]
+            a, r = acts[s:e], rews[s:e]
+            if self.terminated[k]:
+                eps.append(D3Episode(o[:-1], a, r, True))
+            else:
+                eps.append(D3Episode(o, np.concatenate([a, np.zeros_like(a[:1])]),
+                                     np.concatenate([r, np.zeros_like(r[:1])]), False))
+        space = (d3rlpy.ActionSpace.DISCRETE if self.is_discrete
+                 else d3rlpy.ActionSpace.CONTINUOUS)
+        size = int(self.action_space.n) if self.is_discrete else int(self.actions.shape[1])
+        return ReplayBuffer(InfiniteBuffer(), episodes=eps, action_space=space, action_size=size)
+
+    # ------------------------------------------------------------------ display
+    def summary(self) -> dict[str, Any]:
+        """Headline facts: sizes, spaces, return statistics and provenance."""
+        returns = self.episode_returns()[self.finished] if self.finished.any() else np.array([])
+        return {
+            "name": self.name,
+            "env_id": self.metadata.get("env_id"),
+            "episodes": self.n_episodes,
+            "transitions": self.n_transitions,
+            "observation_shape": self.observation_shape,
+            "action_space": (f"Discrete({self.action_space.n})" if self.is_discrete
+                             else f"Box{self.action_shape}"),
+            "terminated": int(self.terminated.sum()),
+            "truncated": int(self.truncated.sum()),
+            "unfinished_last_episode": bool(not self.finished[-1]),
+            "mean_return": float(returns.mean()) if len(returns) else float("nan"),
+            "std_return": float(returns.std()) if len(returns) else float("nan"),
+            "mean_length": float(self.episode_lengths.mean()),
+        }
+
+    def __repr__(self) -> str:
+        s = self.summary()
+        return (f"EpisodeDataset(name={s['name']!r}, episodes={s['episodes']}, "
+                f"transitions={s['transitions']}, observations={s['observation_shape']}, "
+                f"actions={s['action_space']}, mean_return={s['mean_return']:.3g})")
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<tr><th style='text-align:left'>{k}</th><td>{v}</td></tr>"
+                       for k, v in self.summary().items())
+        return f"<table><caption>EpisodeDataset</caption>{rows}</table>"
+
+    def equals(self, other: EpisodeDataset) -> bool:
+        """Same arrays (bitwise, dtypes included), flags, extras and spaces."""
+        return isinstance(other, EpisodeDataset) and self.fingerprint == other.fingerprint
+
+
+def _columns(prefix: str, arr: np.ndarray) -> dict[str, np.ndarray]:
+    arr = arr.reshape(len(arr), -1)
+    return {f"{prefix}_{i}": arr[:, i] for i in range(arr.shape[1])}
+
+
+def _interleave_final(obs: np.ndarray, final_obs: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """(N, ...) per-step observations + (E, ...) final ones -> (N + E, ...) episode-major."""
+    N, E = len(obs), len(final_obs)
+    out = np.empty((N + E, *obs.shape[1:]), dtype=np.result_type(obs.dtype, final_obs.dtype))
+    lengths = np.diff(offsets)
+    ep = np.repeat(np.arange(E), lengths)
+    out[np.arange(N) + ep] = obs
+    out[offsets[1:] + np.arange(E)] = final_obs
+    return out

@@ -1,0 +1,48 @@
+"""D4RL HDF5: flat per-step arrays, episodes split on ``terminals`` or ``timeouts``.
+
+Keys read: ``observations``, ``actions``, ``rewards``, ``terminals``, ``timeouts``
+(optional: without it only terminals split episodes), ``next_observations``
+(optional; see :meth:`EpisodeDataset.from_flat` for what happens without it),
+and numeric per-step arrays under ``infos/`` (kept as extras).  Files written by
+the workbench carry a ``workbench_meta`` attribute (spaces, metadata, checksum).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+
+from ..atomic import atomic_file
+from ..dataset import EpisodeDataset
+from . import _h5, _meta
+
+
+def read(path: Path) -> EpisodeDataset:
+    with h5py.File(path, "r") as f:
+        arr = {k: _h5.read_array(f, k, path) for k in ("observations", "actions", "rewards",
+                                                     "terminals")}
+        for k in ("timeouts", "next_observations"):
+            arr[k] = _h5.read_array(f, k, path) if k in f else None
+        extras = _h5.read_infos(f.get("infos"), len(arr["observations"]), path)
+        meta = _meta.parse(f.attrs[_meta.KEY], path) if _meta.KEY in f.attrs else None
+    ds = EpisodeDataset.from_flat(
+        arr["observations"], arr["actions"], arr["rewards"], arr["terminals"], arr["timeouts"],
+        arr["next_observations"], extras=extras,
+        action_space=meta["action_space"] if meta else None,
+        observation_space=meta["observation_space"] if meta else None,
+        metadata=meta["metadata"] if meta else None, source=path)
+    return _meta.verify(ds, meta, path)
+
+
+def write(ds: EpisodeDataset, path: Path) -> None:
+    t = ds.transitions()
+    with atomic_file(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            for key, value in t.items():
+                f.create_dataset(key, data=value)
+            if ds.extras:
+                g = f.create_group("infos")
+                for key, value in ds.extras.items():
+                    g.create_dataset(key, data=value)
+            f.attrs[_meta.KEY] = _meta.dump(ds)

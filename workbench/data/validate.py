@@ -1,0 +1,166 @@
+"""Every check on dataset arrays, in one place.
+
+Readers call these on the raw arrays of a file *before* building an
+:class:`~workbench.data.dataset.EpisodeDataset`, so that a problem is reported
+with the file's own field names (``terminals``, ``episode_3/actions``, ...)
+and a fix.  All functions raise :class:`~workbench.errors.DatasetError`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import DatasetError
+
+__all__ = [
+    "as_array",
+    "check_numeric",
+    "check_finite",
+    "check_length",
+    "as_flags",
+    "as_observations",
+    "as_actions",
+    "check_exclusive_flags",
+    "check_not_empty",
+]
+
+
+def as_array(value: Any, source: object, field: str) -> np.ndarray:
+    """Convert ``value`` to an ndarray, or raise a DatasetError naming the field."""
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # ragged lists, unreadable objects
+        raise DatasetError(f"cannot be read as an array ({exc})", source=source, field=field,
+                           fix="store it as one rectangular numeric array") from None
+    return arr
+
+
+def check_numeric(arr: np.ndarray, source: object, field: str) -> np.ndarray:
+    """Require an integer, unsigned, float or bool dtype."""
+    if arr.dtype.kind not in "biuf":
+        raise DatasetError(f"has dtype {arr.dtype}, expected a numeric array", source=source,
+                           field=field, fix="store numbers (float32/float64 or integers), not "
+                           "strings or objects")
+    return arr
+
+
+def check_not_empty(n: int, source: object, field: str = "observations") -> None:
+    if n == 0:
+        raise DatasetError("is empty: the dataset has no transitions", source=source, field=field,
+                           fix="check that the file was written completely, or collect data first")
+
+
+def check_finite(arr: np.ndarray, source: object, field: str) -> None:
+    """Reject NaN/Inf values, naming how many and the first row."""
+    if arr.dtype.kind != "f":
+        return
+    finite = np.isfinite(arr)
+    if finite.all():
+        return
+    bad_rows = ~finite.reshape(len(arr), -1).all(axis=1) if arr.ndim else ~finite
+    first = int(np.flatnonzero(bad_rows)[0]) if arr.ndim else 0
+    n_bad = int((~finite).sum())
+    raise DatasetError(f"contains {n_bad} NaN/Inf value(s), first at row {first}", source=source,
+                       field=field, fix="drop or repair those rows before loading")
+
+
+def check_length(arr: np.ndarray, n: int, source: object, field: str, reference: str) -> None:
+    """Require ``len(arr) == n`` (the length of ``reference``)."""
+    length = len(arr) if arr.ndim else 0
+    if length != n:
+        raise DatasetError(f"has {length} rows but '{reference}' has {n}", source=source,
+                           field=field, fix="all per-step arrays must have the same length")
+
+
+def as_flags(arr: np.ndarray, source: object, field: str) -> np.ndarray:
+    """Episode-end flags as a 1-D bool array; accepts bool, or numbers that are all 0/1."""
+    arr = check_numeric(arr, source, field)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise DatasetError(f"has shape {arr.shape}, expected one flag per step (N,)",
+                           source=source, field=field, fix="store a 1-D boolean array")
+    if arr.dtype != np.bool_:
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            check_finite(arr, source, field)
+        if not np.isin(arr, (0, 1)).all():
+            bad = int(np.flatnonzero(~np.isin(arr, (0, 1)))[0])
+            raise DatasetError(f"must be boolean (0/1) but row {bad} holds {arr[bad]!r}",
+                               source=source, field=field, fix="store True/False flags")
+        arr = arr.astype(bool)
+    return arr
+
+
+def as_observations(arr: np.ndarray, source: object, field: str) -> np.ndarray:
+    """Vector observations as (N, obs_dim); 1-D arrays become (N, 1).
+
+    Image observations (more than one feature axis) are not supported yet.
+    """
+    arr = check_numeric(arr, source, field)
+    if arr.dtype == np.bool_:
+        arr = arr.astype(np.float32)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim == 0:
+        raise DatasetError("is a scalar, expected one observation per step", source=source,
+                           field=field, fix="store an (N, obs_dim) array")
+    if arr.ndim > 2:
+        raise DatasetError(f"has shape {arr.shape}: image or tensor observations are not "
+                           "supported yet (vector observations only)", source=source, field=field,
+                           fix="flatten each observation to a vector, or extract features first")
+    check_finite(arr, source, field)
+    return arr
+
+
+def as_actions(arr: np.ndarray, source: object, field: str,
+               discrete: bool | None = None) -> tuple[np.ndarray, bool]:
+    """Actions as (N,) int64 when discrete or (N, act_dim) float when continuous.
+
+    ``discrete=None`` infers the kind from the dtype (integers/bools are discrete).
+    Returns ``(actions, discrete)``.
+    """
+    arr = check_numeric(arr, source, field)
+    if discrete is None:
+        discrete = arr.dtype.kind in "biu"
+    if discrete:
+        if arr.ndim == 2 and arr.shape[1] == 1:
+            arr = arr[:, 0]
+        if arr.ndim != 1:
+            raise DatasetError(f"has shape {arr.shape}, but discrete actions need one integer per "
+                               "step (N,)", source=source, field=field,
+                               fix="store the action index, not a one-hot vector")
+        if arr.dtype.kind == "f":
+            check_finite(arr, source, field)
+            if not np.all(arr == np.round(arr)):
+                raise DatasetError("holds non-integer values for a discrete action space",
+                                   source=source, field=field,
+                                   fix="store integer action indices, or declare the action "
+                                   "space continuous")
+        arr = arr.astype(np.int64)
+        if len(arr) and arr.min() < 0:
+            raise DatasetError(f"holds a negative action index ({int(arr.min())})",
+                               source=source, field=field, fix="action indices start at 0")
+        return arr, True
+    if arr.dtype.kind in "biu":
+        arr = arr.astype(np.float32)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2:
+        raise DatasetError(f"has shape {arr.shape}, expected (N, action_dim)", source=source,
+                           field=field, fix="store one action vector per step")
+    check_finite(arr, source, field)
+    return arr, False
+
+
+def check_exclusive_flags(terminals: np.ndarray, timeouts: np.ndarray, source: object,
+                          fields: tuple[str, str] = ("terminals", "timeouts")) -> None:
+    """A step cannot be both a termination and a truncation."""
+    both = terminals & timeouts
+    if both.any():
+        first = int(np.flatnonzero(both)[0])
+        raise DatasetError(f"'{fields[0]}' and '{fields[1]}' are both set at {int(both.sum())} "
+                           f"step(s), first at row {first}", source=source, field=fields[1],
+                           fix="an episode ends either by termination (MDP terminal state) or by "
+                           "a time limit; clear the timeout flag where the episode terminated")
