@@ -18,6 +18,7 @@ is exact by construction.  Only the *last* episode may have neither flag set
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import hashlib
 import json
@@ -37,6 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Space", "Episode", "EpisodeDataset"]
 
 FORMAT_VERSION = 1
+_VALIDATED: contextvars.ContextVar[bool] = contextvars.ContextVar("validated", default=False)
 
 
 @dataclass(frozen=True)
@@ -268,7 +270,8 @@ class EpisodeDataset:
         for name, arr in (("observations", self.observations), ("actions", self.actions),
                           ("rewards", self.rewards)):
             V.check_numeric(arr, src, name)
-            V.check_finite(arr, src, name)
+            if not _VALIDATED.get():
+                V.check_finite(arr, src, name)
         if self.rewards.ndim != 1:
             raise DatasetError(f"has shape {self.rewards.shape}, expected (N,)", source=src,
                                field="rewards", fix="store one scalar reward per step")
@@ -350,19 +353,24 @@ class EpisodeDataset:
         V.check_exclusive_flags(term, tout, source, (f["terminals"], f["timeouts"]))
         nxt = None
         if next_observations is not None:
+            # finiteness is checked below, only where next_observations is not a copy of the
+            # (already checked) following observation
             nxt = V.as_observations(V.as_array(next_observations, source, f["next_observations"]),
-                                    source, f["next_observations"])
+                                    source, f["next_observations"], finite=False)
             V.check_length(nxt, N, source, f["next_observations"], f["observations"])
             if nxt.shape[1:] != obs.shape[1:]:
                 raise DatasetError(f"has shape {nxt.shape[1:]} per step but observations have "
                                    f"{obs.shape[1:]}", source=source, field=f["next_observations"])
         implicit = 0
-        if nxt is not None and N > 1:
+        if nxt is not None:
             # next_observations[j] != observations[j + 1] inside an "episode" means a boundary
             # the file did not flag (known in some D4RL datasets): split there as a timeout.
-            inner = ~(term | tout)[:-1]
-            differs = np.any(nxt[:-1].reshape(N - 1, -1) != obs[1:].reshape(N - 1, -1), axis=1)
-            hidden = inner & differs
+            hidden = _hidden_boundaries(obs, nxt, term | tout) if N > 1 else np.zeros(0, bool)
+            own = term | tout  # rows whose next observation is not a copy of obs[j + 1] ...
+            own[:-1] |= hidden
+            own[-1] = True
+            # ... are the only ones whose finiteness is not implied by the observations check
+            V.check_finite_rows(nxt, np.flatnonzero(own), source, f["next_observations"])
             implicit = int(hidden.sum())
             if implicit:
                 warnings.warn(f"{source}: {implicit} step(s) have next_observations that differ "
@@ -424,8 +432,12 @@ class EpisodeDataset:
                             else Space.unbounded(act.shape[1:], str(act.dtype)))
         if observation_space is None:
             observation_space = Space.unbounded(obs.shape[1:], str(obs.dtype))
-        return cls(all_obs, act, rew, offsets, ep_term, ep_trunc, observation_space,
-                   action_space, ext, meta)
+        token = _VALIDATED.set(True)  # values were checked above, under the file's names
+        try:
+            return cls(all_obs, act, rew, offsets, ep_term, ep_trunc, observation_space,
+                       action_space, ext, meta)
+        finally:
+            _VALIDATED.reset(token)
 
     @classmethod
     def from_episodes(cls, episodes: Sequence[Episode | Mapping[str, Any]], *,
@@ -750,12 +762,42 @@ def _columns(prefix: str, arr: np.ndarray) -> dict[str, np.ndarray]:
     return {f"{prefix}_{i}": arr[:, i] for i in range(arr.shape[1])}
 
 
+def _hidden_boundaries(obs: np.ndarray, nxt: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """(N-1,) bool: step j is not flagged as an end, yet ``nxt[j] != obs[j + 1]``."""
+    n = len(obs)
+    cuts = np.flatnonzero(ends[:-1])
+    if len(cuts) * 16 < n:  # few flagged ends: compare each stretch between them wholesale
+        hidden = np.zeros(n - 1, dtype=bool)
+        starts = np.concatenate([[0], cuts + 1])
+        stops = np.concatenate([cuts, [n - 1]])
+        for s, e in zip(starts, stops):  # rows s..e-1 must continue into the next row
+            if e > s and not (nxt[s:e] == obs[s + 1:e + 1]).all():
+                hidden[s:e] = _rows_differ(nxt[s:e], obs[s + 1:e + 1])
+        return hidden
+    return ~ends[:-1] & _rows_differ(nxt[:-1], obs[1:])
+
+
+def _rows_differ(a: np.ndarray, b: np.ndarray, chunk: int = 1 << 16) -> np.ndarray:
+    """(N,) bool: row i of ``a`` differs from row i of ``b`` (chunked to stay in cache)."""
+    n = len(a)
+    a2, b2 = a.reshape(n, -1), b.reshape(n, -1)
+    out = np.empty(n, dtype=bool)
+    for s in range(0, n, chunk):
+        np.any(a2[s:s + chunk] != b2[s:s + chunk], axis=1, out=out[s:s + chunk])
+    return out
+
+
 def _interleave_final(obs: np.ndarray, final_obs: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """(N, ...) per-step observations + (E, ...) final ones -> (N + E, ...) episode-major."""
     N, E = len(obs), len(final_obs)
     out = np.empty((N + E, *obs.shape[1:]), dtype=np.result_type(obs.dtype, final_obs.dtype))
-    lengths = np.diff(offsets)
-    ep = np.repeat(np.arange(E), lengths)
+    if E * 16 < N:  # long episodes: block copies beat fancy indexing
+        for k in range(E):
+            s, e = offsets[k], offsets[k + 1]
+            out[s + k:e + k] = obs[s:e]
+            out[e + k] = final_obs[k]
+        return out
+    ep = np.repeat(np.arange(E), np.diff(offsets))
     out[np.arange(N) + ep] = obs
     out[offsets[1:] + np.arange(E)] = final_obs
     return out

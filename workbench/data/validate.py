@@ -56,7 +56,10 @@ def check_finite(arr: np.ndarray, source: object, field: str) -> None:
     """Reject NaN/Inf values, naming how many and the first row."""
     if arr.dtype.kind != "f":
         return
-    finite = np.isfinite(arr)
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.add.reduce(arr, axis=None)):  # one pass, no temporary: NaN/Inf propagate
+            return
+    finite = np.isfinite(arr)  # non-finite sum: find the rows (or a harmless overflow)
     if finite.all():
         return
     bad_rows = ~finite.reshape(len(arr), -1).all(axis=1) if arr.ndim else ~finite
@@ -93,7 +96,20 @@ def as_flags(arr: np.ndarray, source: object, field: str) -> np.ndarray:
     return arr
 
 
-def as_observations(arr: np.ndarray, source: object, field: str) -> np.ndarray:
+def check_finite_rows(arr: np.ndarray, rows: np.ndarray, source: object, field: str) -> None:
+    """Like :func:`check_finite`, but only for ``arr[rows]``, reporting original row numbers."""
+    if arr.dtype.kind != "f" or len(rows) == 0:
+        return
+    sub = arr[rows].reshape(len(rows), -1)
+    bad = ~np.isfinite(sub).all(axis=1)
+    if bad.any():
+        raise DatasetError(f"contains {int((~np.isfinite(sub)).sum())} NaN/Inf value(s), first "
+                           f"at row {int(rows[np.flatnonzero(bad)[0]])}", source=source,
+                           field=field, fix="drop or repair those rows before loading")
+
+
+def as_observations(arr: np.ndarray, source: object, field: str,
+                    finite: bool = True) -> np.ndarray:
     """Vector observations as (N, obs_dim); 1-D arrays become (N, 1).
 
     Image observations (more than one feature axis) are not supported yet.
@@ -110,7 +126,8 @@ def as_observations(arr: np.ndarray, source: object, field: str) -> np.ndarray:
         raise DatasetError(f"has shape {arr.shape}: image or tensor observations are not "
                            "supported yet (vector observations only)", source=source, field=field,
                            fix="flatten each observation to a vector, or extract features first")
-    check_finite(arr, source, field)
+    if finite:
+        check_finite(arr, source, field)
     return arr
 
 
