@@ -28,6 +28,14 @@ PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F
            "#000000"]
 
 
+def _hv():
+    """HoloViews with the bokeh plotting options registered (no notebook extension call)."""
+    import holoviews as hv
+    import holoviews.plotting.bokeh  # noqa: F401  (registers the bokeh options)
+
+    return hv
+
+
 def tq_saco_map(frame: pd.DataFrame, *, x: str = "saco", y: str = "tq",
                 label: str = "dataset", title: str = "TQ vs SACo") -> hv.Overlay:
     """The TQ–SACo map: one point per dataset, labelled with its name.
@@ -45,7 +53,7 @@ def tq_saco_map(frame: pd.DataFrame, *, x: str = "saco", y: str = "tq",
         DiagnosticsError: a required column is missing, or no row has both values (e.g.
             the datasets were diagnosed without references).
     """
-    import holoviews as hv
+    hv = _hv()
 
     missing = [c for c in (label, x, y) if c not in frame.columns]
     if missing:
@@ -78,7 +86,7 @@ def _offset(values: Any) -> float:
 
 def _histogram(frame: pd.DataFrame, column: str, by: str, bins: int, xlabel: str,
                title: str) -> hv.Overlay:
-    import holoviews as hv
+    hv = _hv()
 
     if column not in frame.columns:
         raise DiagnosticsError(f"the frame has no {column!r} column (use "

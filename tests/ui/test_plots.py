@@ -1,0 +1,57 @@
+"""Pure plot functions: DataFrame in, HoloViews element out (no browser needed)."""
+
+from __future__ import annotations
+
+import holoviews as hv
+import pandas as pd
+import pytest
+
+from workbench.errors import DiagnosticsError
+from workbench.ui import plots
+
+
+@pytest.fixture
+def frame():
+    return pd.DataFrame({"dataset": ["random", "expert", "replay", "none"],
+                         "tq": [0.0, 1.0, 0.4, None], "saco": [0.3, 0.1, 1.0, 0.5]})
+
+
+def test_tq_saco_map_has_one_labelled_point_per_dataset(frame):
+    el = plots.tq_saco_map(frame)
+    assert isinstance(el, hv.Overlay)
+    points, labels = el.get(0), el.get(1)
+    assert isinstance(points, hv.Points) and isinstance(labels, hv.Labels)
+    assert list(points.dimension_values("dataset")) == ["random", "expert", "replay"]
+    assert list(points.dimension_values("saco")) == [0.3, 0.1, 1.0]
+    assert list(points.dimension_values("tq")) == [0.0, 1.0, 0.4]
+    assert list(labels.dimension_values("dataset")) == ["random", "expert", "replay"]
+    assert points.kdims[0].label == "SACo" and points.kdims[1].label == "TQ"
+
+
+def test_tq_saco_map_renders_with_bokeh(frame):
+    hv.extension("bokeh")
+    fig = hv.render(plots.tq_saco_map(frame, x="saco"))
+    assert fig is not None
+
+
+def test_tq_saco_map_bad_frames(frame):
+    with pytest.raises(DiagnosticsError, match="columns"):
+        plots.tq_saco_map(frame.drop(columns="tq"))
+    with pytest.raises(DiagnosticsError, match="no dataset"):
+        plots.tq_saco_map(frame.assign(tq=None))
+
+
+def test_histograms_share_edges_and_skip_unfinished():
+    f = pd.DataFrame({"dataset": ["a"] * 4 + ["b"] * 4, "return": [1, 2, 3, 100, 4, 5, 6, 7],
+                      "length": [1, 2, 3, 4, 5, 6, 7, 8],
+                      "finished": [True, True, True, False] + [True] * 4})
+    h = plots.return_histogram(f, bins=3)
+    assert isinstance(h, hv.Overlay) and len(h) == 2
+    a, b = h.get(0), h.get(1)
+    assert list(a.edges) == list(b.edges) and max(a.edges) == 7
+    assert a.dimension_values("episodes").sum() == 3 and b.dimension_values("episodes").sum() == 4
+    assert len(plots.length_histogram(f.drop(columns="dataset"))) == 1
+    with pytest.raises(DiagnosticsError):
+        plots.return_histogram(f.drop(columns="return"))
+    with pytest.raises(DiagnosticsError):
+        plots.return_histogram(f, bins=0)
