@@ -172,7 +172,7 @@ def test_continuous_expert_has_no_density(sac):
     ds = collect("Pendulum-v1", "expert", n_steps=400, seed=0, agent=sac, progress=False)
     assert "behavior_log_prob" not in ds.extras
     greedy = sac.predict(ds.transitions()["observations"].astype(np.float32))
-    np.testing.assert_allclose(ds.actions, np.clip(greedy, -2, 2), rtol=1e-6)
+    np.testing.assert_allclose(ds.actions, np.clip(greedy, -2, 2), atol=1e-5)
     mixed = collect("Pendulum-v1", "mixed", n_steps=2_000, seed=0, agent=sac, progress=False)
     assert "behavior_log_prob" not in mixed.extras
 
