@@ -135,6 +135,9 @@ def load_dataset(source: str | os.PathLike | EpisodeDataset, *, format: str | No
         if text in catalog.catalog_names():
             return catalog.load_catalog(text, progress=progress)
         minari_dir = _minari_root() / text
+        if path.suffix.lower() in _SUFFIX:
+            raise DatasetError("does not exist", source=text,
+                               fix="check the path and the working directory")
         if (minari_dir / "data" / "main_data.hdf5").exists():
             path = minari_dir
         else:
