@@ -298,14 +298,26 @@ def _mix(h: np.ndarray) -> np.ndarray:
     return h
 
 
+_KEYS = [_U64(k) for k in (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9,
+                           0xD6E8FEB86659FD93, 0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53)]
+
+
 def hash_words(words: np.ndarray) -> np.ndarray:
-    """(n, W) uint64 -> (n,) uint64 hash; a function of the whole row."""
-    h = words[:, 0] + _GOLDEN
-    _mix(h)
+    """(n, W) uint64 -> (n,) uint64 hash, a function of the whole row.
+
+    Each word times a different odd constant, XOR-ed, then a xor-shift-multiply
+    finaliser so that the *top* bits (the ones the sort keys keep) depend on every word.
+    Only speed depends on its quality: every use verifies equal hashes on the words.
+    """
+    h = words[:, 0] * _KEYS[0]
     for w in range(1, words.shape[1]):
-        h += words[:, w]
-        h += _U64((0x9E3779B97F4A7C15 * (w + 1)) & 0xFFFFFFFFFFFFFFFF)
-        _mix(h)
+        t = words[:, w] * _KEYS[w % len(_KEYS)]
+        if w >= len(_KEYS):
+            t += _U64(w)
+        h ^= t
+    h ^= h >> _U64(32)
+    h *= _M1
+    h ^= h >> _U64(29)
     return h
 
 
@@ -390,6 +402,92 @@ def unique_rank(words: np.ndarray, radix: int | None = None,
     rank = np.empty(n, dtype=np.int64)
     rank[perm] = new
     return int(new[-1]) + 1, rank
+
+
+def count_states_pairs(words: np.ndarray, n_state_words: int, a_radix: int | None = None,
+                       _hash=hash_words) -> tuple[int, int]:
+    """Exact distinct states and distinct (state, action) pairs with one sort.
+
+    ``words`` (n, Ws + Wa) uint64: each row's packed state words (the first
+    ``n_state_words`` columns) then its action words; ``a_radix`` the exclusive bound of a
+    single action word (e.g. the number of discrete actions), when known.
+
+    Rows are sorted by one uint64 key ``[state-hash prefix | action bits | row index]``,
+    so equal states are adjacent and, inside a state, equal actions are adjacent; the
+    counts are the number of changes between neighbours, compared on the full words.
+    Where a truncated hash makes two different states (or actions within a state) share a
+    prefix, the rows of that prefix group are put in exact lexicographic order first
+    (``np.lexsort``), so the counts are always exact.  Above 2**24 rows the index no longer
+    leaves enough key bits and the two-pass :func:`unique_rank` route is used.
+    """
+    n = words.shape[0]
+    if n == 0:
+        return 0, 0
+    S, A = words[:, :n_state_words], words[:, n_state_words:]
+    c = max(1, int(n - 1).bit_length())
+    if c > 24:
+        u_s, rank = unique_rank(S, _hash=_hash)
+        pair = np.empty((n, 1 + A.shape[1]), dtype=_U64)
+        pair[:, 0] = rank
+        pair[:, 1:] = A
+        return u_s, unique_rank(pair, _hash=_hash)[0]
+    if A.shape[1] == 1 and a_radix is not None and a_radix <= (1 << 12):
+        b = max(1, int(a_radix - 1).bit_length())
+        akey = A[:, 0].copy()
+    else:
+        b = 12
+        akey = _hash(A)
+        akey >>= _U64(64 - b)
+    a = 64 - b - c
+    key = _hash(S)
+    key >>= _U64(64 - a)
+    key <<= _U64(b)
+    key |= akey
+    del akey
+    key <<= _U64(c)
+    key |= np.arange(n, dtype=_U64)
+    key.sort()
+    perm = (key & _U64((1 << c) - 1)).astype(np.intp)
+    key >>= _U64(c)  # (a | b) prefix
+    sw = words.take(perm, axis=0)
+    ss, sa = sw[:, :n_state_words], sw[:, n_state_words:]
+    state_same = _rows_equal_next(ss)
+    act_same = _rows_equal_next(sa)
+    ab_same = key[1:] == key[:-1]
+    key >>= _U64(b)  # a prefix
+    a_same = key[1:] == key[:-1]
+    bad = (a_same & ~state_same) | (ab_same & state_same & ~act_same)
+    if bad.any():  # prefix collisions: order those prefix groups exactly
+        run = np.empty(n, dtype=np.intp)
+        run[0] = 0
+        np.cumsum(~a_same, out=run[1:])
+        bad_run = np.zeros(int(run[-1]) + 1, dtype=bool)
+        bad_run[run[:-1][bad]] = True
+        P = np.flatnonzero(bad_run[run])
+        rows = perm[P]
+        keys = [A[rows, w] for w in range(A.shape[1] - 1, -1, -1)]
+        keys += [S[rows, w] for w in range(S.shape[1] - 1, -1, -1)]
+        keys.append(run[P])
+        rows = rows[np.lexsort(keys)]
+        perm[P] = rows
+        sw[P] = words[rows]
+        i = P[P < n - 1]
+        state_same[i] = (ss[i] == ss[i + 1]).all(axis=1)
+        act_same[i] = (sa[i] == sa[i + 1]).all(axis=1)
+        j = P[P > 0] - 1  # the neighbour before each group
+        state_same[j] = (ss[j] == ss[j + 1]).all(axis=1)
+        act_same[j] = (sa[j] == sa[j + 1]).all(axis=1)
+    u_s = 1 + int(np.count_nonzero(~state_same))
+    u_sa = 1 + int(np.count_nonzero(~(state_same & act_same)))
+    return u_s, u_sa
+
+
+def _rows_equal_next(w: np.ndarray) -> np.ndarray:
+    """(n-1,) bool: row i equals row i+1 (all words)."""
+    same = w[1:, 0] == w[:-1, 0]
+    for k in range(1, w.shape[1]):  # noqa: B007
+        same &= w[1:, k] == w[:-1, k]
+    return same
 
 
 def _rows_differ(words: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -45,7 +45,8 @@ from ..data.dataset import EpisodeDataset
 from ..errors import DiagnosticsError
 from . import _kernels as K
 
-__all__ = ["Limits", "CoverageCounts", "coverage_counts", "reference_counts", "saco", "lsaco",
+__all__ = ["Limits", "CoverageCounts", "coverage_counts", "reference_counts",
+           "counts_with_reference", "saco", "lsaco",
            "check_bins", "resolve_mode"]
 
 Mode = Literal["auto", "binned", "exact"]
@@ -208,74 +209,89 @@ def _outside_rows(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray |
 
 
 # ------------------------------------------------------------------------------ counting
+#: run independent parts (reference vs dataset, states vs actions) in threads; NumPy
+#: releases the GIL in sorts and in the ufuncs over whole chunks.
+PARALLEL = True
+
+
+def _run_parallel(*fns):
+    """Call ``fns`` (the first in this thread, the others in worker threads); their results."""
+    if len(fns) == 1 or not PARALLEL:
+        return [f() for f in fns]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=len(fns) - 1,
+                            thread_name_prefix="workbench-diagnostics") as pool:
+        futures = [pool.submit(f) for f in fns[1:]]
+        first = fns[0]()
+        return [first] + [f.result() for f in futures]
+
+
+def _or_rows(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+    if a is None:
+        return b
+    if b is not None:
+        a |= b
+    return a
+
+
 def _binned_counts(ds: EpisodeDataset, limits: Limits, bins: int,
                    own_limits: bool = False) -> CoverageCounts:
     """Counts of ``ds`` binned with ``limits``; ``own_limits``: the limits are ``ds``'s own
     (nothing can fall outside, so the check is skipped)."""
     N = ds.n_transitions
-    obs = _flat_obs(ds)
-    binner = K.Binner(K.BinSpec(limits.obs_low, limits.obs_high, bins), obs.dtype)
-    words_s = np.empty((N, len(binner.word_radices)), dtype=np.uint64)
-    outside: np.ndarray | None = None
 
-    def note_outside(s: int, x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
-        nonlocal outside
+    def mark(outside: np.ndarray | None, s: int, x: np.ndarray, lo: np.ndarray,
+             hi: np.ndarray) -> np.ndarray | None:
         if own_limits:
-            return
+            return outside
         rows = _outside_rows(x, lo, hi)
-        if rows is not None:
-            if outside is None:
-                outside = np.zeros(N, dtype=bool)
-            outside[s:s + len(rows)] |= rows
+        if rows is None:
+            return outside
+        if outside is None:
+            outside = np.zeros(N, dtype=bool)
+        outside[s:s + len(rows)] |= rows
+        return outside
 
-    for s, e, x in _obs_chunks(ds, obs):
-        binner.words(x, words_s[s:e])
-        note_outside(s, x, limits.obs_low, limits.obs_high)
-    u_s, rank_s = K.unique_rank(words_s)
-    del words_s
-
+    obs = _flat_obs(ds)
+    s_binner = K.Binner(K.BinSpec(limits.obs_low, limits.obs_high, bins), obs.dtype)
+    Ws = len(s_binner.word_radices)
     if ds.is_discrete:
-        acts = ds.actions
-        n_act = int(max(ds.action_space.n or 0, int(acts.max()) + 1))
-        u_a = int(np.count_nonzero(np.bincount(acts, minlength=n_act)))
-        a_words = acts.astype(np.uint64).reshape(N, 1)
-        a_radices = [n_act]
+        a_binner, Wa = None, 1
     else:
         a = ds.actions.reshape(N, -1)
-        abinner = K.Binner(K.BinSpec(limits.act_low, limits.act_high, bins), a.dtype)
-        a_words = np.empty((N, len(abinner.word_radices)), dtype=np.uint64)
+        a_binner = K.Binner(K.BinSpec(limits.act_low, limits.act_high, bins), a.dtype)
+        Wa = len(a_binner.word_radices)
+    # one (N, Ws + Wa) array, so the sort's verification gathers each row once
+    words = np.empty((N, Ws + Wa), dtype=np.uint64)
+
+    def states():
+        outside = None
+        for s, e, x in _obs_chunks(ds, obs):
+            s_binner.words(x, words[s:e, :Ws])
+            outside = mark(outside, s, x, limits.obs_low, limits.obs_high)
+        return outside
+
+    def actions():
+        if a_binner is None:
+            acts = ds.actions
+            n_act = int(max(ds.action_space.n or 0, int(acts.max()) + 1))
+            words[:, Ws] = acts
+            return n_act, int(np.count_nonzero(np.bincount(acts, minlength=n_act))), None
+        outside = None
         for s in range(0, N, K.CHUNK_ROWS):
             x = a[s:s + K.CHUNK_ROWS]
-            abinner.words(x, a_words[s:s + K.CHUNK_ROWS])
-            note_outside(s, x, limits.act_low, limits.act_high)
-        a_radices = abinner.word_radices
-        u_a = K.unique_count(a_words, a_radices[0] if len(a_radices) == 1 else None)
-    u_sa = _pair_count(rank_s, u_s, a_words, a_radices)
+            a_binner.words(x, words[s:s + K.CHUNK_ROWS, Ws:])
+            outside = mark(outside, s, x, limits.act_low, limits.act_high)
+        radix = a_binner.word_radices[0] if Wa == 1 else None
+        return radix, K.unique_count(words[:, Ws:], radix), outside
+
+    s_out, (a_radix, u_a, a_out) = _run_parallel(states, actions)
+    u_s, u_sa = K.count_states_pairs(words, Ws, a_radix)
+    del words
+    outside = _or_rows(s_out, a_out)
     return CoverageCounts(N, u_sa, u_s, u_a, int(outside.sum()) if outside is not None else 0,
                           "binned", bins, limits)
-
-
-def _pair_count(rank_s: np.ndarray, u_s: int, a_words: np.ndarray, a_radices: list[int]) -> int:
-    """Distinct (state id, action words) rows, exactly.
-
-    A state seen once forms exactly one pair, so only the rows whose state occurs more than
-    once are packed and counted.
-    """
-    sizes = np.bincount(rank_s, minlength=u_s)
-    multi = sizes.take(rank_s) > 1
-    rows = np.flatnonzero(multi)
-    singles = len(rank_s) - len(rows)
-    if len(rows) == 0:
-        return singles
-    radices = [u_s] + list(a_radices)
-    groups = K.plan_words(radices)
-    codes = np.empty((len(rows), 1 + a_words.shape[1]), dtype=np.uint64)
-    codes[:, 0] = rank_s.take(rows)
-    codes[:, 1:] = a_words.take(rows, axis=0)
-    words = K.pack_words(codes, radices, groups)
-    del codes
-    wr = K.word_radices(radices, groups)
-    return singles + K.unique_count(words, wr[0] if len(groups) == 1 else None)
 
 
 def _exact_codes(x: np.ndarray) -> tuple[np.ndarray, list[int]]:
@@ -313,16 +329,15 @@ def _exact_counts(ds: EpisodeDataset) -> CoverageCounts:
     obs = ds.observations.reshape(len(ds.observations), -1)
     rows = np.arange(N, dtype=np.int64) + ds.episode_index
     s_codes, s_radices = _exact_codes(obs.take(rows, axis=0))
-    s_groups = K.plan_words(s_radices)
-    u_s, rank_s = K.unique_rank(K.pack_words(s_codes, s_radices, s_groups))
+    s_words = K.pack_words(s_codes, s_radices, K.plan_words(s_radices))
     del s_codes
-    a = ds.actions.reshape(N, -1)
-    a_codes, a_radices = _exact_codes(a)
+    a_codes, a_radices = _exact_codes(ds.actions.reshape(N, -1))
     a_groups = K.plan_words(a_radices)
     a_words = K.pack_words(a_codes, a_radices, a_groups)
     a_wr = K.word_radices(a_radices, a_groups)
-    u_a = K.unique_count(a_words, a_wr[0] if len(a_groups) == 1 else None)
-    u_sa = _pair_count(rank_s, u_s, a_words, a_wr)
+    a_radix = a_wr[0] if len(a_groups) == 1 else None
+    u_a = K.unique_count(a_words, a_radix)
+    u_s, u_sa = K.count_states_pairs(np.hstack([s_words, a_words]), s_words.shape[1], a_radix)
     return CoverageCounts(N, u_sa, u_s, u_a, 0, "exact", None, None)
 
 
@@ -366,12 +381,13 @@ def coverage_counts(ds: EpisodeDataset, limits: Limits | None = None, bins: int 
 _REF_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def reference_counts(reference: EpisodeDataset, bins: int = 100,
-                     mode: Mode = "auto") -> CoverageCounts:
+def reference_counts(reference: EpisodeDataset, bins: int = 100, mode: Mode = "auto",
+                     limits: Limits | None = None) -> CoverageCounts:
     """The reference's own counts, binned with its own limits (``.limits``); cached.
 
     The result is cached per reference object (weakly), so comparing many datasets with
-    one reference counts the reference once.
+    one reference counts the reference once.  ``limits``: the reference's limits when
+    already known (from :func:`_reference_limits`).
 
     Raises:
         DiagnosticsError: as :func:`coverage_counts`, and for a zero-width reference axis
@@ -386,19 +402,33 @@ def reference_counts(reference: EpisodeDataset, bins: int = 100,
         if resolved == "exact":
             cache[key] = _exact_counts(reference)
         else:
-            limits = Limits.of(reference)
-            zero = limits.zero_width_axes()
-            if zero:
-                raise DiagnosticsError(
-                    f"the reference '{reference.name}' has zero-width axes {', '.join(zero)} "
-                    "(min == max): every value would fall into one edge bin; use a reference "
-                    "that varies along every axis, or drop the constant columns")
+            limits = limits or _reference_limits(reference)
             cache[key] = _binned_counts(reference, limits, bins, own_limits=True)
     return cache[key]
 
 
-def _ratio_counts(ds: EpisodeDataset, reference: EpisodeDataset, bins: int,
-                  mode: Mode) -> tuple[CoverageCounts, CoverageCounts]:
+def _reference_limits(reference: EpisodeDataset) -> Limits:
+    """The reference's limits, rejecting zero-width axes."""
+    limits = Limits.of(reference)
+    zero = limits.zero_width_axes()
+    if zero:
+        raise DiagnosticsError(
+            f"the reference '{reference.name}' has zero-width axes {', '.join(zero)} "
+            "(min == max): every value would fall into one edge bin; use a reference "
+            "that varies along every axis, or drop the constant columns")
+    return limits
+
+
+def counts_with_reference(ds: EpisodeDataset, reference: EpisodeDataset, bins: int = 100,
+                          mode: Mode = "auto") -> tuple[CoverageCounts, CoverageCounts]:
+    """``(counts of ds, counts of reference)``, both binned with the reference's limits.
+
+    The reference's counts are cached (see :func:`reference_counts`); when they are not
+    yet known they are computed in a worker thread while ``ds`` is counted.
+
+    Raises:
+        DiagnosticsError: see the module docstring.
+    """
     check_compatible(ds, reference)
     bins = check_bins(bins)
     m = resolve_mode(reference, mode)
@@ -406,8 +436,16 @@ def _ratio_counts(ds: EpisodeDataset, reference: EpisodeDataset, bins: int,
         raise DiagnosticsError("mode 'auto' resolves differently for the dataset and the "
                                "reference (their observation spaces differ in kind); pass "
                                "mode='binned' or mode='exact'")
-    ref = reference_counts(reference, bins, m)
-    own = ref if ds is reference else coverage_counts(ds, ref.limits, bins, m)
+    if ds is reference:
+        ref = reference_counts(reference, bins, m)
+        return ref, ref
+    cached = _REF_CACHE.get(reference, {}).get((bins, m))
+    if cached is not None or m == "exact":
+        ref = cached or reference_counts(reference, bins, m)
+        return coverage_counts(ds, ref.limits, bins, m), ref
+    limits = _reference_limits(reference)
+    own, ref = _run_parallel(lambda: coverage_counts(ds, limits, bins, m),
+                             lambda: reference_counts(reference, bins, m, limits))
     return own, ref
 
 
@@ -432,7 +470,7 @@ def saco(ds: EpisodeDataset, reference: EpisodeDataset, bins: int = 100,
     Raises:
         DiagnosticsError: see the module docstring.
     """
-    own, ref = _ratio_counts(ds, reference, bins, mode)
+    own, ref = counts_with_reference(ds, reference, bins, mode)
     return own.unique_pairs / ref.unique_pairs
 
 
@@ -446,7 +484,7 @@ def lsaco(ds: EpisodeDataset, reference: EpisodeDataset, bins: int = 100,
     Raises:
         DiagnosticsError: see the module docstring.
     """
-    own, ref = _ratio_counts(ds, reference, bins, mode)
+    own, ref = counts_with_reference(ds, reference, bins, mode)
     return log_ratio(own.unique_pairs, ref.unique_pairs)
 
 

@@ -339,9 +339,7 @@ def diagnose(ds: EpisodeDataset | str, reference: EpisodeDataset | str | bool | 
     # coverage ----------------------------------------------------------------------------
     resolved = cov.resolve_mode(ref_ds if ref_ds is not None else ds, mode)
     if ref_ds is not None:
-        cov.check_compatible(ds, ref_ds)
-        rc = cov.reference_counts(ref_ds, bins, resolved)
-        own = rc if ref_ds is ds else cov.coverage_counts(ds, rc.limits, bins, resolved)
+        own, rc = cov.counts_with_reference(ds, ref_ds, bins, resolved)
         m.update(saco=own.unique_pairs / rc.unique_pairs,
                  lsaco=cov.log_ratio(own.unique_pairs, rc.unique_pairs),
                  state_coverage=own.unique_states / rc.unique_states,
