@@ -278,3 +278,18 @@ def test_mismatched_d3rlpy_algo(dqn, sac):
 
 def test_schemes_constant():
     assert SCHEMES == ("random", "replay", "expert", "noisy", "mixed")
+
+
+def test_user_d3rlpy_agents_are_trained_online():
+    from workbench._d3rlpy import d3rlpy
+
+    td3 = d3rlpy.algos.TD3Config(batch_size=32).create(device="cpu:0")
+    ds = collect("Pendulum-v1", "replay", n_steps=1_200, seed=0, n_envs=2, agent=td3,
+                 progress=False)
+    assert td3.impl is not None and ds.n_episodes == 6
+    assert "behavior_log_prob" not in ds.extras  # TD3's exploration density is not exposed
+    dqn = d3rlpy.algos.DoubleDQNConfig(batch_size=32).create(device="cpu:0")
+    ex = collect("CartPole-v1", "expert", n_steps=1_000, seed=0, agent=dqn, online_steps=1_200,
+                 progress=False)
+    assert dqn.impl is not None and ex.metadata["agent"] == "DoubleDQN"
+    assert ex.metadata["expert_return"] == pytest.approx(ex.episode_returns().mean())

@@ -137,10 +137,15 @@ def _effective_n_envs(env_id: str, n_envs: int, n_steps: int) -> int:
 
 
 def _is_d3rlpy_algo(obj: Any) -> bool:
-    try:
-        from d3rlpy.base import LearnableBase
-    except Exception:  # pragma: no cover
+    """Whether ``obj`` is a d3rlpy algorithm (without importing d3rlpy when it is not loaded:
+    no d3rlpy object can exist before d3rlpy is imported)."""
+    import sys
+
+    if "d3rlpy" not in sys.modules:
         return False
+    from .._d3rlpy import d3rlpy  # noqa: F401  (quiet)
+    from d3rlpy.base import LearnableBase
+
     return isinstance(obj, LearnableBase)
 
 
@@ -671,10 +676,17 @@ def train_online(env_id: str, n_steps: int | None = None, seed: int = 0, *, n_en
                 g = algo.predict(np.asarray(obs, np.float32)).astype(np.int64)
                 return _EpsGreedy(lambda _o: g, n, rng, eps)(obs)
         else:
-            sac = _SACSample(algo, space)
+            from d3rlpy.algos import SAC
+
+            if isinstance(algo, SAC):
+                sample = _SACSample(algo, space)
+            else:  # e.g. TD3/DDPG: no density available, so no behavior_log_prob is logged
+                def sample(obs):
+                    a = algo.sample_action(np.asarray(obs, np.float32))
+                    return _check_actions(a, len(obs), space, "agent"), None
 
             def behavior(obs):
-                return random_b(obs) if state["steps"] < starts else sac(obs)
+                return random_b(obs) if state["steps"] < starts else sample(obs)
 
         def on_step(t: dict[str, np.ndarray]) -> None:
             buf.add(t)
@@ -844,7 +856,11 @@ def collect(env_id: str, policy: str | Callable | Any = "random", n_steps: int =
     Returns:
         an :class:`EpisodeDataset` of finished episodes with ``extras["behavior_log_prob"]``
         where defined, and metadata ``env_id``, ``scheme``, ``seed``, ``n_envs``, ``source``
-        (``"collect:<env_id>:<scheme>"``) and, for mixed, the random/expert split.
+        (``"collect:<env_id>:<scheme>"``), ``random_return`` (random, mixed) and
+        ``expert_return`` (expert, mixed): mean episode returns of the random/expert
+        episodes.  ``mixed`` also has ``extras["from_expert"]`` (int8, 1 for expert steps)
+        and the split (``random_transitions``, ``expert_transitions``, ``random_episodes``,
+        ``expert_episodes``); ``replay`` has ``extras["train_step"]``.
 
     Raises:
         ConfigError: unknown env id or scheme, bad ``n_steps``/``n_envs``/``noise``, an agent
@@ -909,7 +925,8 @@ def collect(env_id: str, policy: str | Callable | Any = "random", n_steps: int =
             envs.close()
 
     if scheme == "random":
-        return run(_RandomBehavior(space, rng), n_steps, {}, f"random {env_id}", rng)
+        ds = run(_RandomBehavior(space, rng), n_steps, {}, f"random {env_id}", rng)
+        return ds.with_metadata(random_return=float(ds.episode_returns().mean()))
 
     if not isinstance(scheme, str):  # callable or d3rlpy algo
         if _is_d3rlpy_algo(scheme):
@@ -924,7 +941,8 @@ def collect(env_id: str, policy: str | Callable | Any = "random", n_steps: int =
                                        progress)
     if scheme == "expert":
         b = _CallableBehavior(greedy, space, deterministic_discrete=True, who="agent")
-        return run(b, n_steps, agent_meta, f"expert {env_id}", rng)
+        ds = run(b, n_steps, agent_meta, f"expert {env_id}", rng)
+        return ds.with_metadata(expert_return=float(ds.episode_returns().mean()))
     if scheme == "noisy":
         if discrete:
             eps = DEFAULT_EPSILON if noise is None else float(noise)
@@ -956,7 +974,9 @@ def collect(env_id: str, policy: str | Callable | Any = "random", n_steps: int =
     ds = EpisodeDataset(ds.observations, ds.actions, ds.rewards, ds.offsets, ds.terminated,
                         ds.truncated, ds.observation_space, ds.action_space,
                         {**ds.extras, "from_expert": src}, ds.metadata)
-    return ds.with_metadata(**meta, **agent_meta, n_envs=int(n_envs),
+    return ds.with_metadata(**meta, **agent_meta,
+                            random_return=float(part_r.episode_returns().mean()),
+                            expert_return=float(part_e.episode_returns().mean()),
                             random_transitions=part_r.n_transitions,
                             expert_transitions=part_e.n_transitions,
                             random_episodes=part_r.n_episodes,
