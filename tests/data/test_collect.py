@@ -255,6 +255,9 @@ def test_d3rlpy_policy(dqn):
      ConfigError, "d3rlpy"),
     ({"env_id": "CartPole-v1", "policy": "replay", "n_steps": 2_000, "online_steps": 1_000},
      ConfigError, "online_steps"),
+    ({"env_id": "CartPole-v1", "policy": "noisy", "noise": 1.5}, ConfigError, "noise"),
+    ({"env_id": "Pendulum-v1", "policy": "noisy", "noise": 0.0}, ConfigError, "noise"),
+    ({"env_id": "CartPole-v1", "noise": -1}, ConfigError, "noise"),
 ])
 def test_bad_input_raises_workbench_errors(kwargs, error, match):
     kwargs = {"n_steps": 600, "progress": False, **kwargs}

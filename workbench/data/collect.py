@@ -228,9 +228,9 @@ def _check_actions(a: Any, B: int, space: Any, who: str) -> np.ndarray:
                                   "integers")
         a = a.astype(np.int64)
         if a.size and (a.min() < 0 or a.max() >= space.n):
-            raise CollectionError(f"{who} returned action {int(a.max() if a.max() >= space.n else a.min())}"
-                                  f" outside Discrete({space.n}). Fix: return actions in "
-                                  f"[0, {space.n})")
+            bad = int(a.max() if a.max() >= space.n else a.min())
+            raise CollectionError(f"{who} returned action {bad} outside Discrete({space.n}). "
+                                  f"Fix: return actions in [0, {space.n})")
         return a
     d = int(space.shape[0])
     if a.ndim == 1 and d == 1 and a.shape == (B,):
@@ -909,9 +909,14 @@ def collect(env_id: str, policy: str | Callable | Any = "random", n_steps: int =
     obs_shape = tuple(probe.single_observation_space.shape)
     probe.close()
     discrete = hasattr(space, "n")
-    if not discrete and not (np.all(np.isfinite(space.low)) and np.all(np.isfinite(space.high))):
-        raise ConfigError(f"{env_id} has an unbounded action space {space}; random and noisy "
-                          "continuous schemes need finite bounds")
+    if scheme in ("random", "noisy", "mixed") and not discrete and not (
+            np.all(np.isfinite(space.low)) and np.all(np.isfinite(space.high))):
+        raise ConfigError(f"{env_id} has an unbounded action space {space}; the {scheme} "
+                          "scheme needs finite action bounds for continuous actions")
+    if scheme == "noisy" and noise is not None and (
+            (discrete and noise > 1) or (not discrete and noise <= 0)):
+        raise ConfigError(f"noise={noise} is out of range: ε must be in [0, 1] for discrete "
+                          "actions, the Gaussian std fraction > 0 for continuous ones")
     rng = np.random.default_rng(seed)
 
     def run(behavior: Callable, steps: int, part_meta: dict[str, Any], desc: str,
@@ -946,14 +951,10 @@ def collect(env_id: str, policy: str | Callable | Any = "random", n_steps: int =
     if scheme == "noisy":
         if discrete:
             eps = DEFAULT_EPSILON if noise is None else float(noise)
-            if eps > 1:
-                raise ConfigError(f"noise (ε) must be in [0, 1] for discrete actions, got {eps}")
             b = _EpsGreedy(greedy, int(space.n), rng, eps)
             extra = {"epsilon": eps}
         else:
             std = DEFAULT_NOISE_STD if noise is None else float(noise)
-            if std <= 0:
-                raise ConfigError("noise (Gaussian std) must be > 0 for continuous actions")
             b = _TruncGaussian(greedy, space, rng, std)
             extra = {"noise_std_fraction": std}
         return run(b, n_steps, {**agent_meta, **extra}, f"noisy {env_id}", rng)
