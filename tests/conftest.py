@@ -1,34 +1,45 @@
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+#: The session's shared WORKBENCH_HOME: the caller's (``./dev test`` sets one per run) or a
+#: temporary one. Notebooks executed by nbmake inherit it, so they reuse the catalog family
+#: that the ``catalog_home`` fixture builds.
+SHARED_HOME: Path
 
-@pytest.fixture(autouse=True)
-def _isolated_home(tmp_path_factory, monkeypatch):
-    """Every test gets a private WORKBENCH_HOME unless a fixture sets a shared one."""
-    if "WORKBENCH_HOME" not in os.environ or os.environ.get("WORKBENCH_TEST_HOME") != "shared":
-        monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path_factory.mktemp("wbhome")))
-    yield
+
+def pytest_configure(config):
+    global SHARED_HOME
+    if not os.environ.get("WORKBENCH_HOME"):
+        os.environ["WORKBENCH_HOME"] = tempfile.mkdtemp(prefix="workbench-test-home-")
+    SHARED_HOME = Path(os.environ["WORKBENCH_HOME"])
+    SHARED_HOME.mkdir(parents=True, exist_ok=True)
 
 
 @pytest.fixture(scope="session")
-def catalog_home(tmp_path_factory):
-    """A WORKBENCH_HOME holding the built CartPole catalog family (built once per session).
+def catalog_home():
+    """The shared WORKBENCH_HOME with the CartPole catalog family built (once per session).
 
-    Sets ``WORKBENCH_HOME`` to it and ``WORKBENCH_TEST_HOME=shared`` for the rest of the
-    session (so ``_isolated_home`` leaves it in place) and yields its path.  Building the
-    family trains a small DQN: about a minute on 2 CPU cores.
+    Building the family trains a small DQN: about 35 s on 2 CPU cores.
     """
-    home = tmp_path_factory.mktemp("catalog_home")
     mp = pytest.MonkeyPatch()
-    mp.setenv("WORKBENCH_HOME", str(home))
-    mp.setenv("WORKBENCH_TEST_HOME", "shared")
+    mp.setenv("WORKBENCH_HOME", str(SHARED_HOME))
     from workbench.data.catalog import build_family
 
     build_family("cartpole", progress=False)
-    yield home
     mp.undo()
+    return SHARED_HOME
+
+
+@pytest.fixture(autouse=True)
+def _home(request, tmp_path_factory, monkeypatch):
+    """Tests using ``catalog_home`` share its home; every other test gets a private one."""
+    if "catalog_home" in request.fixturenames:
+        monkeypatch.setenv("WORKBENCH_HOME", str(request.getfixturevalue("catalog_home")))
+    else:
+        monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path_factory.mktemp("wbhome")))

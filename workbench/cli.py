@@ -1,4 +1,4 @@
-"""Command line: ``workbench serve | catalog | collect | info | convert``.
+"""Command line: ``workbench serve | catalog | collect | info | convert | diagnose``.
 
 Run ``workbench <command> --help`` for the options of each command.
 """
@@ -96,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("dest")
     s.add_argument("--format", choices=["minari", "d4rl", "npz", "parquet"], default=None)
     s.set_defaults(func=_cmd_convert)
+
+    from .diagnostics import cli as diagnose_cli
+
+    diagnose_cli.add_parser(sub)
 
     s = sub.add_parser("collect", help="generate a dataset from a gymnasium environment")
     s.add_argument("env_id")
