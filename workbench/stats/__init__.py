@@ -1,0 +1,19 @@
+"""Aggregate scores across seeds the way rliable does (Agarwal et al., NeurIPS 2021).
+
+Small pure-numpy functions on score arrays.  Shapes follow rliable: a *score matrix* is
+``(n_runs, n_tasks)`` (one row per seed, one column per task/dataset); a 1-D array is
+treated as ``(n_runs, 1)``.
+
+- :func:`iqm` — interquartile mean: the mean of the middle 50 % of all scores.
+- :func:`stratified_bootstrap_ci` — percentile confidence interval of any aggregate,
+  resampling runs with replacement *within each task* (stratified bootstrap).
+- :func:`aggregate` — a tidy DataFrame of IQM, mean, median and optimality gap with CIs.
+- :func:`performance_profile` — fraction of runs with score above each threshold.
+- :func:`probability_of_improvement` — P(X > Y) across tasks (Mann–Whitney statistic).
+"""
+
+from .aggregate import (aggregate, iqm, mean, median, optimality_gap, performance_profile,
+                        probability_of_improvement, stratified_bootstrap_ci)
+
+__all__ = ["iqm", "mean", "median", "optimality_gap", "stratified_bootstrap_ci", "aggregate",
+           "performance_profile", "probability_of_improvement"]

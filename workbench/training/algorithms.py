@@ -1,0 +1,282 @@
+"""Algorithm registry: names → d3rlpy 2.8.1 configs, with hyperparameter validation.
+
+Every d3rlpy Q-learning algorithm is available under its d3rlpy type name
+(``cql``, ``discrete_cql``, ``td3_plus_bc``, ...).  Names are matched case- and
+punctuation-insensitively (``"DiscreteCQL"``, ``"discrete-cql"`` and ``"TD3+BC"`` work).
+A *family* name (``cql``, ``bc``, ``bcq``, ``sac``) resolves to the variant that fits
+the dataset's action space: ``"cql"`` on a discrete dataset is ``discrete_cql``.
+
+Hyperparameters are the fields of the d3rlpy config dataclass (``batch_size``,
+``gamma``, ``learning_rate``, ``alpha``, ...).  Conveniences on top:
+
+- ``observation_scaler="standard" | "min_max" | "pixel"``, ``action_scaler="min_max"``,
+  ``reward_scaler="standard" | "min_max" | "return"``: scaler by name;
+- ``hidden_units=[256, 256]``: a ``VectorEncoderFactory`` for every ``*encoder_factory`` field.
+
+Decision transformers (``decision_transformer``, ``discrete_decision_transformer``,
+``tacr``) are refused with a :class:`~workbench.errors.ConfigError`: they are sequence
+models trained on trajectory slices with a different loop and no Q-function, so the
+workbench's training-health signals, TD-error evaluation and sampler do not apply.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from ..data.dataset import EpisodeDataset
+
+__all__ = ["AlgorithmSpec", "algorithms", "resolve_algorithm", "build_config", "ALGORITHMS"]
+
+
+@dataclass(frozen=True)
+class AlgorithmSpec:
+    """One trainable algorithm.
+
+    Attributes:
+        name: d3rlpy type name (``"discrete_cql"``).
+        family: the name shared by the discrete/continuous pair (``"cql"``).
+        config_class: name of the d3rlpy config class (``"DiscreteCQLConfig"``).
+        discrete: trains on discrete actions (else continuous).
+        has_q: learns a Q-function (value evaluators and health signals apply).
+    """
+
+    name: str
+    family: str
+    config_class: str
+    discrete: bool
+    has_q: bool = True
+
+    @property
+    def action_space(self) -> str:
+        return "discrete" if self.discrete else "continuous"
+
+    def config_type(self) -> type:
+        from .._d3rlpy import d3rlpy
+
+        return getattr(d3rlpy.algos, self.config_class)
+
+    def fields(self) -> dict[str, Any]:
+        """``{hyperparameter: default}`` of the d3rlpy config dataclass."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self.config_type()):
+            if f.default is not dataclasses.MISSING:
+                out[f.name] = f.default
+            elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+                out[f.name] = f.default_factory()  # type: ignore[misc]
+            else:
+                out[f.name] = None
+        return out
+
+
+_TABLE = [
+    # name, family, config class, discrete, has_q
+    ("dqn", "dqn", "DQNConfig", True, True),
+    ("double_dqn", "double_dqn", "DoubleDQNConfig", True, True),
+    ("nfq", "nfq", "NFQConfig", True, True),
+    ("discrete_bc", "bc", "DiscreteBCConfig", True, False),
+    ("discrete_bcq", "bcq", "DiscreteBCQConfig", True, True),
+    ("discrete_cql", "cql", "DiscreteCQLConfig", True, True),
+    ("discrete_sac", "sac", "DiscreteSACConfig", True, True),
+    ("awac", "awac", "AWACConfig", False, True),
+    ("bc", "bc", "BCConfig", False, False),
+    ("bcq", "bcq", "BCQConfig", False, True),
+    ("bear", "bear", "BEARConfig", False, True),
+    ("cal_ql", "cal_ql", "CalQLConfig", False, True),
+    ("cql", "cql", "CQLConfig", False, True),
+    ("crr", "crr", "CRRConfig", False, True),
+    ("ddpg", "ddpg", "DDPGConfig", False, True),
+    ("iql", "iql", "IQLConfig", False, True),
+    ("plas", "plas", "PLASConfig", False, True),
+    ("plas_with_perturbation", "plas_with_perturbation", "PLASWithPerturbationConfig", False,
+     True),
+    ("prdc", "prdc", "PRDCConfig", False, True),
+    ("rebrac", "rebrac", "ReBRACConfig", False, True),
+    ("sac", "sac", "SACConfig", False, True),
+    ("td3", "td3", "TD3Config", False, True),
+    ("td3_plus_bc", "td3_plus_bc", "TD3PlusBCConfig", False, True),
+]
+ALGORITHMS: dict[str, AlgorithmSpec] = {row[0]: AlgorithmSpec(*row) for row in _TABLE}
+
+_REFUSED = {
+    "decisiontransformer": "decision_transformer",
+    "discretedecisiontransformer": "discrete_decision_transformer",
+    "dt": "decision_transformer",
+    "tacr": "tacr",
+    "gato": "gato",
+}
+_ALIASES = {"td3bc": "td3_plus_bc", "ddqn": "double_dqn", "calql": "cal_ql", "bcdiscrete":
+            "discrete_bc"}
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+_BY_KEY = {_key(n): n for n in ALGORITHMS}
+_FAMILIES: dict[str, dict[bool, str]] = {}
+for _s in ALGORITHMS.values():
+    _FAMILIES.setdefault(_key(_s.family), {})[_s.discrete] = _s.name
+
+
+def algorithms() -> pd.DataFrame:
+    """Every trainable algorithm, one row each.
+
+    Columns: ``name`` (pass to :func:`workbench.train`), ``family`` (the name that picks
+    the right variant for the dataset), ``action_space`` (``discrete``/``continuous``),
+    ``config`` (the d3rlpy config class), ``has_q`` (learns a Q-function),
+    ``defaults`` (dict of every hyperparameter and its default).
+    """
+    import pandas as pd
+
+    return pd.DataFrame([{"name": s.name, "family": s.family, "action_space": s.action_space,
+                          "config": s.config_class, "has_q": s.has_q, "defaults": s.fields()}
+                         for s in ALGORITHMS.values()])
+
+
+def resolve_algorithm(name: str, discrete: bool | None = None) -> AlgorithmSpec:
+    """The algorithm for ``name`` and an action kind.
+
+    Args:
+        name: algorithm or family name (case and punctuation ignored).
+        discrete: the dataset's action kind; ``None`` accepts any exact name and resolves a
+            family name to its continuous variant when it has one.
+
+    Raises:
+        ConfigError: unknown name (with close matches and the valid names), a decision
+            transformer (refused, with the reason), or an algorithm for the other action
+            space (listing the algorithms that fit).
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"algo must be a non-empty string, got {name!r}")
+    k = _key(name)
+    k = _key(_ALIASES.get(k, k))
+    if k in _REFUSED:
+        raise ConfigError(
+            f"'{name}' ({_REFUSED[k]}) is a decision-transformer sequence model and is not "
+            "supported by workbench.train: it trains on trajectory slices, has no Q-function "
+            "(so no TD error, value estimates or training-health signals) and uses d3rlpy's "
+            "TransformerAlgoBase loop. Train it with d3rlpy directly "
+            "(d3rlpy.algos.DecisionTransformerConfig().create().fit(ds.to_d3rlpy(), ...)), or "
+            f"pick a Q-learning algorithm: {sorted(ALGORITHMS)}")
+    kind = None if discrete is None else ("discrete" if discrete else "continuous")
+    valid_here = sorted(n for n, s in ALGORITHMS.items() if discrete is None or s.discrete == discrete)
+    if k in _FAMILIES:
+        variants = _FAMILIES[k]
+        if discrete is None:
+            return ALGORITHMS[variants.get(False, variants.get(True))]  # type: ignore[arg-type]
+        if discrete in variants:
+            return ALGORITHMS[variants[discrete]]
+        other = next(iter(variants.values()))
+        raise ConfigError(
+            f"algorithm '{name}' ({other}) needs {ALGORITHMS[other].action_space} actions but the "
+            f"dataset has {kind} actions. Algorithms for {kind} actions: {valid_here}")
+    if k in _BY_KEY:
+        spec = ALGORITHMS[_BY_KEY[k]]
+        if discrete is not None and spec.discrete != discrete:
+            raise ConfigError(
+                f"algorithm '{name}' ({spec.name}) needs {spec.action_space} actions but the "
+                f"dataset has {kind} actions. Algorithms for {kind} actions: {valid_here}")
+        return spec
+    close = difflib.get_close_matches(name.lower(), sorted(set(ALGORITHMS) | (
+        {s.family for s in ALGORITHMS.values()})), n=3, cutoff=0.5)
+    hint = f" Did you mean {close}?" if close else ""
+    raise ConfigError(f"unknown algorithm '{name}'.{hint} Valid names: {sorted(ALGORITHMS)} "
+                      "(family names cql, bc, bcq, sac pick the variant for the dataset)")
+
+
+_SCALERS = {
+    "observation_scaler": {"standard": "StandardObservationScaler",
+                           "min_max": "MinMaxObservationScaler",
+                           "pixel": "PixelObservationScaler"},
+    "action_scaler": {"min_max": "MinMaxActionScaler"},
+    "reward_scaler": {"standard": "StandardRewardScaler", "min_max": "MinMaxRewardScaler",
+                      "return": "ReturnBasedRewardScaler"},
+}
+
+
+def _coerce(spec: AlgorithmSpec, name: str, value: Any, default: Any) -> Any:
+    from .._d3rlpy import d3rlpy
+
+    if name in _SCALERS and isinstance(value, str):
+        table = _SCALERS[name]
+        if value not in table:
+            raise ConfigError(f"{spec.name}: {name}={value!r} is not a known scaler; valid: "
+                              f"{sorted(table)} (or pass a d3rlpy scaler object)")
+        return getattr(d3rlpy.preprocessing, table[value])()
+    if isinstance(default, bool):
+        if not isinstance(value, (bool, int)) or (isinstance(value, int) and value not in (0, 1)):
+            raise ConfigError(f"{spec.name}: {name} must be a bool, got {value!r}")
+        return bool(value)
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+            raise ConfigError(f"{spec.name}: {name} must be an integer, got {value!r}")
+        if name in ("batch_size", "n_critics", "n_action_samples", "target_update_interval",
+                    "update_actor_interval") and int(value) < 1:
+            raise ConfigError(f"{spec.name}: {name} must be >= 1, got {value!r}")
+        return int(value)
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{spec.name}: {name} must be a number, got {value!r}")
+        value = float(value)
+        if name == "gamma" and not 0.0 <= value <= 1.0:
+            raise ConfigError(f"{spec.name}: gamma must be in [0, 1], got {value}")
+        if name.endswith("learning_rate") and value < 0:
+            raise ConfigError(f"{spec.name}: {name} must be >= 0, got {value}")
+        return value
+    if isinstance(default, str) and not isinstance(value, str):
+        raise ConfigError(f"{spec.name}: {name} must be a string, got {value!r}")
+    return value
+
+
+def build_config(spec: AlgorithmSpec, hyperparameters: dict[str, Any] | None = None) -> Any:
+    """The d3rlpy config for ``spec`` with ``hyperparameters`` validated and applied.
+
+    Raises:
+        ConfigError: an unknown hyperparameter (listing the valid ones, and naming the other
+            variant when it belongs there) or a value of the wrong type/range.
+    """
+    from .._d3rlpy import d3rlpy
+
+    hp = dict(hyperparameters or {})
+    defaults = spec.fields()
+    hidden = hp.pop("hidden_units", None)
+    if hidden is not None:
+        try:
+            units = [int(u) for u in hidden]
+        except TypeError:
+            raise ConfigError(f"{spec.name}: hidden_units must be a list of ints, got {hidden!r}") from None
+        if not units or min(units) < 1:
+            raise ConfigError(f"{spec.name}: hidden_units must be positive ints, got {hidden!r}")
+        enc = [f for f in defaults if f.endswith("encoder_factory")]
+        if not enc:
+            raise ConfigError(f"{spec.name} has no encoder to size with hidden_units")
+        for f in enc:
+            hp.setdefault(f, d3rlpy.models.VectorEncoderFactory(hidden_units=units))
+    unknown = sorted(set(hp) - set(defaults))
+    if unknown:
+        others = [s for s in ALGORITHMS.values() if s.family == spec.family and s is not spec]
+        where = ""
+        for o in others:
+            belongs = [u for u in unknown if u in o.fields()]
+            if belongs:
+                where = (f" {belongs} belong to {o.name} ({o.action_space} actions); this dataset "
+                         f"uses {spec.name} ({spec.action_space}).")
+        close = {u: difflib.get_close_matches(u, list(defaults), n=1) for u in unknown}
+        hints = "; ".join(f"{u!r} → did you mean {c[0]!r}?" for u, c in close.items() if c)
+        raise ConfigError(f"unknown hyperparameter(s) {unknown} for {spec.name}.{where}"
+                          f"{' ' + hints + '.' if hints else ''} Valid: {sorted(defaults)} "
+                          "(plus hidden_units)")
+    kwargs = {k: _coerce(spec, k, v, defaults[k]) for k, v in hp.items()}
+    try:
+        return spec.config_type()(**kwargs)
+    except (TypeError, ValueError, AssertionError) as exc:
+        raise ConfigError(f"{spec.name}: invalid hyperparameters {kwargs}: {exc}") from None

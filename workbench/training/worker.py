@@ -1,0 +1,544 @@
+"""The training loop of one run: the same function runs in a thread or a spawned process.
+
+Reading order: :func:`run_job` → :class:`_Adapter` (d3rlpy ``LoggerAdapter``: every
+logging interval it commits one batch of metric rows to the RunStore, publishes them to
+the metric stream and writes due checkpoints) → :func:`save_checkpoint`.
+
+d3rlpy's ``fitter`` drives the updates.  Cancellation raises :class:`Cancelled` from its
+per-step ``callback`` (so training stops after the current update).  ``n_steps`` is split
+into segments of whole logging intervals plus a remainder, because ``fitter`` silently drops
+``n_steps % n_steps_per_epoch`` steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import os
+import random
+import shutil
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._d3rlpy import d3rlpy
+from ..errors import TrainingError
+
+__all__ = ["RunSpec", "Hooks", "Cancelled", "run_job", "save_checkpoint", "latest_checkpoint",
+           "load_policy", "INIT_LOCK", "metric_name"]
+
+#: Held while a job seeds torch and builds its networks, so initialisation is reproducible
+#: for a seed even when thread jobs start side by side.
+INIT_LOCK = threading.Lock()
+
+
+class Cancelled(Exception):
+    """Raised from the per-step callback to stop ``fitter`` (the job was cancelled)."""
+
+
+@dataclasses.dataclass
+class RunSpec:
+    """Everything a worker needs to run (picklable, for the process executor)."""
+
+    run_id: str
+    algo: str
+    hyperparameters: dict[str, Any]
+    seed: int
+    n_steps: int
+    log_every: int
+    eval_every: int
+    checkpoint_every: int
+    device: str
+    store_path: str
+    executor: str = "thread"
+    env: Any = None
+    eval_episodes: int = 5
+    holdout: float = 0.1
+    n_step: int = 1
+    keep_checkpoints: int = 2
+    torch_threads: int | None = 1
+    start_step: int = 0
+    checkpoint: str | None = None
+
+    def public(self) -> dict[str, Any]:
+        """JSON-able fields recorded as the run's ``spec`` parameter."""
+        d = dataclasses.asdict(self)
+        d["env"] = self.env if (self.env is None or isinstance(self.env, str)) else repr(self.env)
+        d["hyperparameters"] = {k: (v if isinstance(v, (int, float, str, bool, list, tuple,
+                                                         type(None))) else {"__repr__": repr(v)})
+                                for k, v in self.hyperparameters.items()}
+        for k in ("start_step", "checkpoint", "store_path"):
+            d.pop(k)
+        return d
+
+
+class Hooks:
+    """How a worker reports back.  The defaults do nothing (subclassed per executor)."""
+
+    def cancelled(self) -> bool:
+        return False
+
+    def status(self, status: str, error: str | None = None) -> None:
+        pass
+
+    def rows(self, rows: list[tuple[str, int, str, float, float]]) -> None:
+        pass
+
+    def progress(self, step: int) -> None:
+        pass
+
+    def policy(self, algo: Any) -> None:
+        pass
+
+
+# ---------------------------------------------------------------------------- metric names
+_TIME = {"time_step": "time/step_s", "time_sample_batch": "time/sample_s",
+         "time_algorithm_update": "time/update_s"}
+_PARAMS = {"temp": "param/temperature", "alpha": "param/alpha", "beta": "param/beta"}
+_TD_FAMILIES = {"dqn", "double_dqn", "nfq"}
+_BC_FAMILIES = {"bc"}
+
+
+def metric_name(raw: str, algo: str) -> str:
+    """Namespaced name for a d3rlpy loss name (``td_loss`` → ``loss/td``, ...).
+
+    ``loss`` is ``loss/td`` for DQN/DoubleDQN/NFQ, ``loss/imitation`` for behaviour
+    cloning and ``loss/total`` otherwise; ``<x>_loss`` → ``loss/<x>``; ``time_*`` →
+    ``time/*_s`` (seconds per update); ``temp``/``alpha`` → ``param/…``; anything else
+    ``train/<name>``.
+    """
+    if raw in _TIME:
+        return _TIME[raw]
+    if raw == "loss":
+        from .algorithms import ALGORITHMS
+
+        fam = ALGORITHMS[algo].family if algo in ALGORITHMS else algo
+        return ("loss/td" if fam in _TD_FAMILIES else "loss/imitation" if fam in _BC_FAMILIES
+                else "loss/total")
+    if raw.endswith("_loss"):
+        return "loss/" + raw[: -len("_loss")]
+    if raw in _PARAMS:
+        return _PARAMS[raw]
+    return "train/" + raw
+
+
+# ---------------------------------------------------------------------------- quiet d3rlpy
+_QUIET_DONE = False
+
+
+def _drop_noise(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    import structlog
+
+    if str(event_dict.get("event", "")).startswith("Skip building models"):
+        raise structlog.DropEvent
+    return event_dict
+
+
+def quiet() -> None:
+    """Silence d3rlpy's INFO logs and its "Skip building models" warning (we prebuild)."""
+    global _QUIET_DONE
+    if _QUIET_DONE:
+        return
+    import structlog
+
+    from .._d3rlpy import quiet_d3rlpy
+
+    quiet_d3rlpy()
+    procs = list(structlog.get_config().get("processors", []))
+    if _drop_noise not in procs:
+        structlog.configure(processors=[_drop_noise, *procs])
+    _QUIET_DONE = True
+
+
+# ---------------------------------------------------------------------------- checkpoints
+def _ckpt_root(run_dir: Path) -> Path:
+    return run_dir / "checkpoints"
+
+
+def save_checkpoint(algo: Any, buffer: Any, run_dir: Path, step: int) -> Path:
+    """Write ``checkpoints/step_<step>/`` atomically (temp dir + rename).
+
+    Holds ``model.d3`` (d3rlpy ``algo.save``: config, networks, optimisers) and ``state.pt``
+    (step, d3rlpy's gradient step, the sampler's generator state and the torch, NumPy and
+    Python global RNG states).
+    """
+    import torch
+
+    from ..data.atomic import atomic_dir
+
+    target = _ckpt_root(run_dir) / f"step_{step:09d}"
+    with atomic_dir(target) as tmp:
+        algo.save(str(tmp / "model.d3"))
+        state = {"step": int(step), "grad_step": int(algo.grad_step),
+                 "sampler": buffer.get_state(), "torch_rng": torch.get_rng_state(),
+                 "numpy_rng": np.random.get_state(), "python_rng": random.getstate()}
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            state["cuda_rng"] = torch.cuda.get_rng_state_all()
+        torch.save(state, tmp / "state.pt")
+        for f in tmp.iterdir():  # flush before the rename makes it visible
+            with open(f, "rb+") as fh:
+                os.fsync(fh.fileno())
+    return target
+
+
+def latest_checkpoint(run_dir: Path) -> tuple[int, Path] | None:
+    """``(step, directory)`` of the newest complete checkpoint, or ``None``."""
+    root = _ckpt_root(run_dir)
+    if not root.is_dir():
+        return None
+    found = []
+    for p in root.iterdir():
+        if p.name.startswith("step_") and (p / "state.pt").exists() and (p / "model.d3").exists():
+            try:
+                found.append((int(p.name[5:]), p))
+            except ValueError:
+                continue
+    return max(found) if found else None
+
+
+def _prune_checkpoints(run_dir: Path, keep: int) -> list[int]:
+    root = _ckpt_root(run_dir)
+    steps = sorted(int(p.name[5:]) for p in root.iterdir() if p.name.startswith("step_")
+                   and p.name[5:].isdigit())
+    gone = steps[:-keep] if keep > 0 else []
+    for s in gone:
+        shutil.rmtree(root / f"step_{s:09d}", ignore_errors=True)
+    for p in root.iterdir():  # leftovers of a killed writer
+        if p.name.startswith(".") and ".tmp-" in p.name:
+            shutil.rmtree(p, ignore_errors=True)
+    return gone
+
+
+def load_policy(path: str | os.PathLike, device: str = "cpu:0") -> Any:
+    """A d3rlpy algorithm from a ``.d3`` file (``algo.save``), ready for ``predict``."""
+    quiet()
+    return d3rlpy.load_learnable(str(path), device=device)
+
+
+# ---------------------------------------------------------------------------- adapter
+class _Adapter:
+    """d3rlpy ``LoggerAdapter``: metrics → RunStore (one commit per interval) + stream."""
+
+    def __init__(self, spec: RunSpec, store: Any, hooks: Hooks, run_dir: Path,
+                 buffer: Any) -> None:
+        self.spec = spec
+        self.store = store
+        self.hooks = hooks
+        self.run_dir = run_dir
+        self.buffer = buffer
+        self.offset = 0
+        self.pending: dict[str, float] = {}
+        self._rows: list[tuple[int, str, float, float]] = []
+        self._last_t = time.perf_counter()
+        self._last_step = spec.start_step
+        self.committed_step = spec.start_step
+
+    # LoggerAdapterFactory
+    def create(self, algo: Any, experiment_name: str, n_steps_per_epoch: int) -> _Adapter:
+        return self
+
+    def write_params(self, params: dict[str, Any]) -> None:
+        self.store.log_params(self.spec.run_id, {"d3rlpy_config": params})
+
+    def before_write_metric(self, epoch: int, step: int) -> None:
+        self._rows = []
+        self._wall = time.time()
+
+    def write_metric(self, epoch: int, step: int, name: str, value: float) -> None:
+        self._rows.append((self.offset + step, metric_name(name, self.spec.algo), float(value),
+                           self._wall))
+
+    def after_write_metric(self, epoch: int, step: int) -> None:
+        g = self.offset + step
+        now = time.perf_counter()
+        dt = now - self._last_t
+        if dt > 0 and g > self._last_step:
+            self._rows.append((g, "time/updates_per_s", (g - self._last_step) / dt, self._wall))
+        self._last_t, self._last_step = now, g
+        for name, value in self.pending.items():
+            self._rows.append((g, name, float(value), self._wall))
+        self.pending = {}
+        self.store.log_metrics(self.spec.run_id, self._rows, step=g)
+        self.committed_step = g
+        self.hooks.rows([(self.spec.run_id, s, n, v, w) for s, n, v, w in self._rows])
+        self._rows = []
+
+    def save_model(self, epoch: int, algo: Any) -> None:
+        g = self.offset + epoch  # d3rlpy passes the segment's total step here
+        every = self.spec.checkpoint_every
+        if every and g % every == 0 and g < self.spec.n_steps:
+            path = save_checkpoint(algo, self.buffer, self.run_dir, g)
+            self.store.add_artifact(self.spec.run_id, f"checkpoint-{g:09d}", path,
+                                    kind="checkpoint", step=g)
+            for s in _prune_checkpoints(self.run_dir, self.spec.keep_checkpoints):
+                self.store.remove_artifact(self.spec.run_id, f"checkpoint-{s:09d}")
+
+    def watch_model(self, epoch: int, step: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+# ---------------------------------------------------------------------------- CUDA graphs
+class _CudaGraphGate:
+    """Readers–writer gate: capture of a CUDA graph excludes every other job's CUDA work.
+
+    ``torch.cuda.graph`` capture (global mode) fails when another thread launches work
+    meanwhile, so every update of a thread job on CUDA holds the shared side, and the first
+    ``warmup`` updates of a ``compile_graph`` job (warm-up and capture) hold it exclusively.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+
+    def shared(self) -> _Ctx:
+        return _Ctx(self._acquire_shared, self._release_shared)
+
+    def exclusive(self) -> _Ctx:
+        return _Ctx(self._acquire_excl, self._release_excl)
+
+    def _acquire_shared(self) -> None:
+        with self._cond:
+            while self._writer:
+                self._cond.wait()
+            self._readers += 1
+
+    def _release_shared(self) -> None:
+        with self._cond:
+            self._readers -= 1
+            self._cond.notify_all()
+
+    def _acquire_excl(self) -> None:
+        with self._cond:
+            while self._writer or self._readers:
+                self._cond.wait()
+            self._writer = True
+
+    def _release_excl(self) -> None:
+        with self._cond:
+            self._writer = False
+            self._cond.notify_all()
+
+
+class _Ctx:
+    def __init__(self, enter: Callable[[], None], exit: Callable[[], None]) -> None:
+        self._enter, self._exit = enter, exit
+
+    def __enter__(self) -> None:
+        self._enter()
+
+    def __exit__(self, *a: object) -> None:
+        self._exit()
+
+
+CUDA_GATE = _CudaGraphGate()
+
+
+def _gate_updates(algo: Any, compile_graph: bool, warmup: int = 3) -> None:
+    """Wrap ``algo.update`` so CUDA-graph capture is serialised across thread jobs."""
+    inner = algo.update
+    calls = [0]
+
+    def update(batch: Any) -> dict[str, float]:
+        if compile_graph and calls[0] < warmup:
+            calls[0] += 1
+            with CUDA_GATE.exclusive():
+                return inner(batch)
+        with CUDA_GATE.shared():
+            return inner(batch)
+
+    algo.update = update
+
+
+# ---------------------------------------------------------------------------- the run
+def _build(spec: RunSpec, ds: Any, run_dir: Path) -> tuple[Any, Any, Any, dict[str, Any]]:
+    import torch
+
+    from d3rlpy.algos.utility import build_scalers_with_transition_picker
+
+    from .algorithms import ALGORITHMS, build_config
+    from .evaluators import EnvEvaluator, HeldOutEvaluator, split_holdout
+    from .sampler import FastReplayBuffer
+
+    aspec = ALGORITHMS[spec.algo]
+    config = None if spec.checkpoint else build_config(aspec, spec.hyperparameters)
+    train_idx, held_idx = split_holdout(ds.n_episodes, spec.holdout, spec.seed)
+    train_ds = ds if len(train_idx) == ds.n_episodes else ds.select(train_idx)
+    held_ds = ds if len(held_idx) == ds.n_episodes else ds.select(held_idx)
+    if spec.checkpoint:
+        # the checkpoint's model.d3 holds the config with fitted scalers, networks, optimisers
+        ckpt = Path(spec.checkpoint)
+        algo = d3rlpy.load_learnable(str(ckpt / "model.d3"), device=spec.device)
+        config = algo.config
+        buffer = FastReplayBuffer(train_ds, rng=np.random.default_rng(spec.seed),
+                                  n_step=spec.n_step, gamma=float(config.gamma),
+                                  need_returns_to_go=bool(algo.need_returns_to_go))
+        state = torch.load(ckpt / "state.pt", weights_only=False)
+        algo._grad_step = int(state["grad_step"])
+        buffer.set_state(state["sampler"])
+        torch.set_rng_state(state["torch_rng"])
+        np.random.set_state(state["numpy_rng"])
+        random.setstate(state["python_rng"])
+        if "cuda_rng" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+    else:
+        with INIT_LOCK:
+            if spec.executor == "process":
+                d3rlpy.seed(spec.seed)
+            torch.manual_seed(spec.seed)
+            algo = config.create(device=spec.device)
+            buffer = FastReplayBuffer(train_ds, rng=np.random.default_rng(spec.seed),
+                                      n_step=spec.n_step, gamma=float(config.gamma),
+                                      need_returns_to_go=bool(algo.need_returns_to_go))
+            build_scalers_with_transition_picker(algo, buffer)
+            shape = buffer.dataset_info.observation_signature.shape
+            algo.create_impl(shape[0] if len(shape) == 1 else shape,
+                             buffer.dataset_info.action_size)
+    evaluators: dict[str, Any] = {}
+    if spec.eval_every:
+        if aspec.has_q:
+            evaluators["heldout"] = HeldOutEvaluator(held_ds, float(config.gamma),
+                                                     seed=spec.seed)
+        if spec.env is not None:
+            evaluators["env"] = EnvEvaluator(spec.env, spec.eval_episodes, seed=spec.seed)
+    info = {"train_episodes": int(len(train_idx)), "heldout_episodes": held_idx.tolist()
+            if len(held_idx) < ds.n_episodes else "all (holdout=0)"}
+    return algo, buffer, evaluators, info
+
+
+def run_job(spec: RunSpec, ds: Any, hooks: Hooks, store: Any | None = None) -> str:
+    """Train one run to completion, cancellation or failure; returns the final status.
+
+    Never raises for a training failure: the run ends ``failed`` with the traceback in the
+    store (``runs.error``) and in ``hooks.status``.
+    """
+    import torch
+
+    from ..tracking.store import RunStore
+    from .evaluators import training_health
+
+    quiet()
+    store = store or RunStore(spec.store_path, reap=False)
+    run_dir = store.run_dir(spec.run_id)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    algo = None
+    try:
+        if hooks.cancelled():
+            store.update_run(spec.run_id, status="cancelled", finished=time.time())
+            hooks.status("cancelled")
+            return "cancelled"
+        store.claim(spec.run_id)
+        hooks.status("running")
+        if spec.torch_threads and spec.device.startswith("cpu"):
+            torch.set_num_threads(int(spec.torch_threads))
+        algo, buffer, evaluators, info = _build(spec, ds, run_dir)
+        store.log_params(spec.run_id, {"split": info})
+        if spec.device.startswith("cuda") and spec.executor == "thread":
+            _gate_updates(algo, bool(spec.hyperparameters.get("compile_graph")))
+        adapter = _Adapter(spec, store, hooks, run_dir, buffer)
+        eval_every = spec.eval_every
+
+        def on_step(_algo: Any, _epoch: int, total: int) -> None:
+            hooks.progress(adapter.offset + total)
+            if hooks.cancelled():
+                raise Cancelled
+
+        def on_epoch(algo_: Any, _epoch: int, total: int) -> None:
+            g = adapter.offset + total
+            if eval_every and (g % eval_every == 0 or g == spec.n_steps):
+                for ev in evaluators.values():
+                    adapter.pending.update(ev(algo_))
+
+        step = spec.start_step
+        remaining = spec.n_steps - step
+        segments = []
+        whole = remaining // spec.log_every * spec.log_every
+        if whole:
+            segments.append((whole, spec.log_every))
+        if remaining - whole:
+            segments.append((remaining - whole, remaining - whole))
+        for n, per_epoch in segments:
+            adapter.offset = step
+            for _ in algo.fitter(buffer, n_steps=n, n_steps_per_epoch=per_epoch,
+                                 experiment_name=spec.run_id, with_timestamp=False,
+                                 logger_adapter=adapter, show_progress=False, save_interval=1,
+                                 callback=on_step, epoch_callback=on_epoch):
+                pass
+            step += n
+        status = "completed"
+    except Cancelled:
+        status = "cancelled"
+    except BaseException as exc:  # noqa: BLE001 - the job must end in a recorded state
+        tb = traceback.format_exc()
+        try:
+            store.update_run(spec.run_id, status="failed", finished=time.time(), error=tb)
+        finally:
+            hooks.status("failed", tb)
+        if not isinstance(exc, Exception):
+            raise
+        return "failed"
+    finally:
+        for ev in locals().get("evaluators", {}).values():
+            if hasattr(ev, "close"):
+                ev.close()
+    # completed or cancelled: keep the (partially) trained policy
+    try:
+        if algo is not None and algo.impl is not None:
+            from ..data.atomic import atomic_file
+
+            final = run_dir / "final.d3"
+            with atomic_file(final) as tmp:
+                algo.save(str(tmp))
+            store.add_artifact(spec.run_id, "final", final, kind="model",
+                               step=adapter.committed_step)
+            hooks.policy(algo)
+        health = training_health(store.metrics(spec.run_id))
+        store.update_run(spec.run_id, status=status, finished=time.time(),
+                         health=json.dumps(health.to_dict(orient="records")))
+    except BaseException:
+        tb = traceback.format_exc()
+        store.update_run(spec.run_id, status="failed", finished=time.time(), error=tb)
+        hooks.status("failed", tb)
+        return "failed"
+    hooks.status(status)
+    return status
+
+
+def check_device(device: str) -> str:
+    """Normalise a device string: ``"auto"`` → ``"cuda:0"`` when CUDA is available else
+    ``"cpu:0"``; ``"cpu"``, ``"cuda"``, ``"cuda:N"`` checked against this machine.
+
+    Raises:
+        ConfigError: unknown device, or CUDA requested where none is available.
+    """
+    import torch
+
+    from ..errors import ConfigError
+
+    if not isinstance(device, str):
+        raise ConfigError(f"device must be a string such as 'auto', 'cpu' or 'cuda:0', got "
+                          f"{device!r}")
+    d = device.strip().lower()
+    if d == "auto":
+        return "cuda:0" if torch.cuda.is_available() else "cpu:0"
+    if d in ("cpu", "cpu:0"):
+        return "cpu:0"
+    if d == "cuda" or d.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device={device!r}: CUDA is not available on this machine; use "
+                              "device='auto' or 'cpu'")
+        idx = 0 if d == "cuda" else d[5:]
+        if not str(idx).isdigit() or int(idx) >= torch.cuda.device_count():
+            raise ConfigError(f"device={device!r}: this machine has {torch.cuda.device_count()} "
+                              f"CUDA device(s): cuda:0..cuda:{torch.cuda.device_count() - 1}")
+        return f"cuda:{int(idx)}"
+    raise ConfigError(f"unknown device {device!r}; valid: 'auto', 'cpu', 'cuda', 'cuda:N'")
