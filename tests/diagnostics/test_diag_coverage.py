@@ -177,7 +177,8 @@ def test_unique_count_with_presence_table_and_sort_agree():
 # ------------------------------------------------------------------------ bad input
 def test_bad_input_is_a_clear_diagnostics_error(hand_dataset, hand_reference):
     two_d = episodes_dataset([([[0, 0], [1, 1]], [0], [0], "terminated")], n_actions=2)
-    with pytest.raises(DiagnosticsError, match=r"observations of shape \(1,\) but 'hand' has \(2,\)"):
+    with pytest.raises(DiagnosticsError,
+                       match=r"observations of shape \(1,\) but 'hand' has \(2,\)"):
         D.saco(two_d, hand_reference)
     three = episodes_dataset([([0, 1], [2], [0], "terminated")], n_actions=3)
     with pytest.raises(DiagnosticsError, match="3 discrete actions"):

@@ -27,8 +27,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["BinSpec", "Binner", "bin_codes", "minmax", "float_pack_matrix", "plan_words", "pack_words", "unique_count", "unique_rank",
-           "CHUNK_ROWS"]
+__all__ = ["BinSpec", "Binner", "bin_codes", "minmax", "column_stats", "float_pack_matrix",
+           "plan_words", "pack_words", "hash_words", "unique_count", "unique_rank",
+           "count_states_pairs", "CHUNK_ROWS"]
 
 #: rows per chunk: keeps the temporaries of one chunk in L2 cache.
 CHUNK_ROWS = 16384
@@ -104,7 +105,8 @@ class Binner:
     make the binner compute in float64.
     """
 
-    def __init__(self, spec: BinSpec, dtype: np.dtype, chunk: int = CHUNK_ROWS) -> None:
+    def __init__(self, spec: BinSpec, dtype: np.dtype, chunk: int | None = None) -> None:
+        chunk = chunk or CHUNK_ROWS
         dtype = np.dtype(dtype)
         if dtype.kind != "f" or dtype.itemsize < 4:
             dtype = np.dtype(np.float64)
@@ -134,6 +136,10 @@ class Binner:
     def codes(self, x: np.ndarray) -> np.ndarray:
         """(C, d) values -> (C, d) codes (as floats of ``self.dtype``) equal to ``np.digitize``."""
         C = x.shape[0]
+        if C > self.scale.shape[0]:  # a larger chunk than planned: widen the tiles
+            self.scale, self.offset, self.eps = (
+                np.ascontiguousarray(np.broadcast_to(a[0], (C, self.d)))
+                for a in (self.scale, self.offset, self.eps))
         if x.dtype != self.dtype:
             x = x.astype(self.dtype)
         t = np.multiply(x, self.scale[:C])
@@ -159,11 +165,15 @@ class Binner:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.codes(x)
 
-    def words(self, x: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """Bin (C, d) values and pack each row into ``out`` (C, W) uint64 mixed-radix words."""
+    def words(self, x: np.ndarray, out: np.ndarray, hash_out: np.ndarray | None = None
+              ) -> np.ndarray:
+        """Bin (C, d) values and pack each row into ``out`` (C, W) uint64 mixed-radix words;
+        with ``hash_out`` (C,), also store each row's :func:`hash_words` (while in cache)."""
         codes = self.codes(x)
         packed = np.matmul(codes.astype(np.float64, copy=False), self.pack)
         np.copyto(out, packed, casting="unsafe")
+        if hash_out is not None:
+            hash_out[:] = hash_words(out)
         return out
 
 
@@ -194,13 +204,14 @@ def minmax(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x.min(axis=0), x.max(axis=0)
 
 
-def column_stats(x: np.ndarray, chunk: int = CHUNK_ROWS) -> dict[str, np.ndarray]:
+def column_stats(x: np.ndarray, chunk: int | None = None) -> dict[str, np.ndarray]:
     """Per-column ``min``, ``max``, ``mean`` and ``std`` (ddof=0) of (n, d) data, float64.
 
     Chunked and reduced through wide views (see :func:`minmax`); the variance is
     accumulated around the first row to avoid cancellation.
     """
     n, d = x.shape
+    chunk = chunk or CHUNK_ROWS
     shift = x[0].astype(np.float64)
     lo, hi = np.full(d, np.inf), np.full(d, -np.inf)
     s1, s2 = np.zeros(d), np.zeros(d)
@@ -405,12 +416,15 @@ def unique_rank(words: np.ndarray, radix: int | None = None,
 
 
 def count_states_pairs(words: np.ndarray, n_state_words: int, a_radix: int | None = None,
-                       _hash=hash_words) -> tuple[int, int]:
+                       _hash=hash_words, state_hash: np.ndarray | None = None,
+                       action_hash: np.ndarray | None = None) -> tuple[int, int]:
     """Exact distinct states and distinct (state, action) pairs with one sort.
 
     ``words`` (n, Ws + Wa) uint64: each row's packed state words (the first
     ``n_state_words`` columns) then its action words; ``a_radix`` the exclusive bound of a
     single action word (e.g. the number of discrete actions), when known.
+    ``state_hash`` / ``action_hash``: precomputed :func:`hash_words` of the state / action
+    words (consumed: overwritten).
 
     Rows are sorted by one uint64 key ``[state-hash prefix | action bits | row index]``,
     so equal states are adjacent and, inside a state, equal actions are adjacent; the
@@ -436,10 +450,10 @@ def count_states_pairs(words: np.ndarray, n_state_words: int, a_radix: int | Non
         akey = A[:, 0].copy()
     else:
         b = 12
-        akey = _hash(A)
+        akey = action_hash if action_hash is not None else _hash(A)
         akey >>= _U64(64 - b)
     a = 64 - b - c
-    key = _hash(S)
+    key = state_hash if state_hash is not None else _hash(S)
     key >>= _U64(64 - a)
     key <<= _U64(b)
     key |= akey

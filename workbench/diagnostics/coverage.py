@@ -188,8 +188,9 @@ def _flat_obs(ds: EpisodeDataset) -> np.ndarray:
     return obs
 
 
-def _obs_chunks(ds: EpisodeDataset, obs: np.ndarray, chunk: int = K.CHUNK_ROWS):
+def _obs_chunks(ds: EpisodeDataset, obs: np.ndarray, chunk: int | None = None):
     """Yield ``(start, stop, x)``: the observations of transitions ``start:stop`` (gathered)."""
+    chunk = chunk or K.CHUNK_ROWS
     ep = ds.episode_index
     N = ds.n_transitions
     for s in range(0, N, chunk):
@@ -264,11 +265,13 @@ def _binned_counts(ds: EpisodeDataset, limits: Limits, bins: int,
         Wa = len(a_binner.word_radices)
     # one (N, Ws + Wa) array, so the sort's verification gathers each row once
     words = np.empty((N, Ws + Wa), dtype=np.uint64)
+    s_hash = np.empty(N, dtype=np.uint64)
+    a_hash = None if ds.is_discrete else np.empty(N, dtype=np.uint64)
 
     def states():
         outside = None
         for s, e, x in _obs_chunks(ds, obs):
-            s_binner.words(x, words[s:e, :Ws])
+            s_binner.words(x, words[s:e, :Ws], s_hash[s:e])
             outside = mark(outside, s, x, limits.obs_low, limits.obs_high)
         return outside
 
@@ -281,14 +284,15 @@ def _binned_counts(ds: EpisodeDataset, limits: Limits, bins: int,
         outside = None
         for s in range(0, N, K.CHUNK_ROWS):
             x = a[s:s + K.CHUNK_ROWS]
-            a_binner.words(x, words[s:s + K.CHUNK_ROWS, Ws:])
+            a_binner.words(x, words[s:s + K.CHUNK_ROWS, Ws:], a_hash[s:s + K.CHUNK_ROWS])
             outside = mark(outside, s, x, limits.act_low, limits.act_high)
         radix = a_binner.word_radices[0] if Wa == 1 else None
         return radix, K.unique_count(words[:, Ws:], radix), outside
 
     s_out, (a_radix, u_a, a_out) = _run_parallel(states, actions)
-    u_s, u_sa = K.count_states_pairs(words, Ws, a_radix)
-    del words
+    u_s, u_sa = K.count_states_pairs(words, Ws, a_radix, state_hash=s_hash,
+                                     action_hash=a_hash)
+    del words, s_hash, a_hash
     outside = _or_rows(s_out, a_out)
     return CoverageCounts(N, u_sa, u_s, u_a, int(outside.sum()) if outside is not None else 0,
                           "binned", bins, limits)

@@ -76,7 +76,7 @@ class DiagnosticsReport:
         return pd.DataFrame([row])
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (NaN becomes ``None``): ``dataset``, ``metrics``, ``actions``, ``notes``."""
+        """JSON-ready dict (NaN -> ``None``): ``dataset``, ``metrics``, ``actions``, ``notes``."""
         return {"dataset": self.name, "metrics": _jsonable(self.metrics),
                 "actions": _jsonable(self.actions), "notes": list(self.notes)}
 
@@ -100,7 +100,8 @@ class DiagnosticsReport:
                    if m.get("coverage_mode") == "binned" else "exact (raw values, no bins)")
         coverage = [
             ("mode", binning),
-            ("unique (state, action) pairs", _pair(m.get("unique_pairs"), m.get("ref_unique_pairs"))),
+            ("unique (state, action) pairs",
+             _pair(m.get("unique_pairs"), m.get("ref_unique_pairs"))),
             ("unique states", _pair(m.get("unique_states"), m.get("ref_unique_states"))),
             ("unique actions", _pair(m.get("unique_actions"), m.get("ref_unique_actions"))),
             ("state coverage", _fmt(m.get("state_coverage"))),
