@@ -1,0 +1,221 @@
+"""Behaviour-policy probabilities of the logged actions: logged, given, or estimated.
+
+``behavior_log_prob(ds, behavior)`` returns ``log pi_b(a_t | s_t)`` for every transition:
+
+* ``behavior=None``: the dataset's ``extras["behavior_log_prob"]`` when present (collected
+  catalog datasets log it), else estimated as below;
+* ``"logged"``: the logged values, OPEError when the dataset has none;
+* ``"bc"``: always estimate with a behaviour-cloning model;
+* an array (N,) of log-probabilities (densities for continuous actions, in env action units);
+* an object with ``action_probs(obs) -> (B, n)`` (discrete) or ``log_prob(obs, actions)``.
+
+Estimation (``"bc"``) fits a small MLP by maximum likelihood: a softmax classifier for
+discrete actions, a diagonal Gaussian with state-dependent mean and standard deviation for
+continuous ones (a density in env action units; mass outside the action bounds is not
+renormalised).  It is *cross-fitted*: episodes are split into ``n_folds`` folds and each
+fold's probabilities come from a model fitted on the other folds, so no episode both fits and
+scores the model (in-sample probabilities are over-confident, which biases weights).
+Estimated discrete probabilities are floored at ``min_prob`` (default 1e-3), which bounds every
+per-step ratio by ``1 / min_prob``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..data.dataset import EpisodeDataset
+from ..errors import ConfigError, OPEError
+
+__all__ = ["behavior_log_prob", "fit_behavior_model", "BehaviorModel"]
+
+
+class BehaviorModel:
+    """A fitted behaviour-cloning model: ``log_prob(obs, actions) -> (B,)``."""
+
+    def __init__(self, net: Any, discrete: bool, obs_mean: np.ndarray, obs_std: np.ndarray,
+                 act_mean: np.ndarray | None = None, act_std: np.ndarray | None = None,
+                 min_prob: float = 1e-3) -> None:
+        self.net, self.discrete = net, discrete
+        self.obs_mean, self.obs_std = obs_mean, obs_std
+        self.act_mean, self.act_std = act_mean, act_std
+        self.min_prob = min_prob
+
+    def log_prob(self, obs: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        import torch
+
+        x = torch.as_tensor(((np.asarray(obs, np.float64).reshape(len(obs), -1) - self.obs_mean)
+                             / self.obs_std).astype(np.float32))
+        out = []
+        with torch.no_grad():
+            for i in range(0, len(x), 65536):
+                out.append(self.net(x[i:i + 65536]).numpy().astype(np.float64))
+        h = np.concatenate(out) if out else np.zeros((0, 1))
+        if self.discrete:
+            h -= h.max(1, keepdims=True)
+            logp = h - np.log(np.exp(h).sum(1, keepdims=True))
+            lp = logp[np.arange(len(h)), np.asarray(actions, np.int64)]
+            return np.maximum(lp, math.log(self.min_prob))
+        d = h.shape[1] // 2
+        mu, log_std = h[:, :d], np.clip(h[:, d:], -5.0, 2.0)
+        a = (np.asarray(actions, np.float64).reshape(len(h), -1) - self.act_mean) / self.act_std
+        z = (a - mu) / np.exp(log_std)
+        lp = -0.5 * (z * z).sum(1) - log_std.sum(1) - 0.5 * d * math.log(2 * math.pi)
+        return lp - float(np.log(self.act_std).sum())  # density in env action units
+
+
+def fit_behavior_model(obs: np.ndarray, actions: np.ndarray, *, discrete: bool,
+                       n_actions: int | None = None, epochs: int = 10, batch_size: int = 256,
+                       max_samples: int = 50_000, hidden: int = 64, lr: float = 1e-3,
+                       min_prob: float = 1e-3, seed: int = 0) -> BehaviorModel:
+    """Fit a behaviour-cloning model on (obs (M, obs_dim), actions) by maximum likelihood.
+
+    Trains on CPU with torch (one thread), on at most ``max_samples`` rows drawn with ``seed``;
+    the global torch RNG state is saved and restored.
+    """
+    import torch
+    from torch import nn
+
+    from ..data.collect import torch_threads
+
+    rng = np.random.default_rng(seed)
+    obs = np.asarray(obs, np.float64).reshape(len(obs), -1)
+    if len(obs) > max_samples:
+        idx = rng.choice(len(obs), max_samples, replace=False)
+        obs, actions = obs[idx], np.asarray(actions)[idx]
+    om, os_ = obs.mean(0), obs.std(0)
+    os_ = np.where(os_ > 1e-8, os_, 1.0)
+    X = torch.as_tensor(((obs - om) / os_).astype(np.float32))
+    am = asd = None
+    if discrete:
+        Y = torch.as_tensor(np.asarray(actions, np.int64))
+        out_dim = int(n_actions)
+    else:
+        acts = np.asarray(actions, np.float64).reshape(len(obs), -1)
+        am, asd = acts.mean(0), acts.std(0)
+        asd = np.where(asd > 1e-8, asd, 1.0)
+        Y = torch.as_tensor(((acts - am) / asd).astype(np.float32))
+        out_dim = 2 * acts.shape[1]
+    state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(seed)
+        net = nn.Sequential(nn.Linear(X.shape[1], hidden), nn.ReLU(), nn.Linear(hidden, hidden),
+                            nn.ReLU(), nn.Linear(hidden, out_dim))
+        opt = torch.optim.Adam(net.parameters(), lr=lr)
+        M = len(X)
+        with torch_threads(1):
+            for _ in range(epochs):
+                perm = torch.as_tensor(rng.permutation(M))
+                for s in range(0, M, batch_size):
+                    b = perm[s:s + batch_size]
+                    h = net(X[b])
+                    if discrete:
+                        loss = nn.functional.cross_entropy(h, Y[b])
+                    else:
+                        d = out_dim // 2
+                        mu, log_std = h[:, :d], h[:, d:].clamp(-5.0, 2.0)
+                        loss = (0.5 * ((Y[b] - mu) / log_std.exp()) ** 2 + log_std).sum(1).mean()
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+    finally:
+        torch.random.set_rng_state(state)
+    net.eval()
+    return BehaviorModel(net, discrete, om, os_, am, asd, min_prob)
+
+
+def _cross_fit(ds: EpisodeDataset, n_folds: int, seed: int, **kw: Any) -> np.ndarray:
+    E = ds.n_episodes
+    if n_folds < 2:
+        raise ConfigError(f"n_folds must be >= 2 for cross-fitting, got {n_folds}")
+    if E < n_folds:
+        raise OPEError(f"cannot cross-fit a behaviour model with {n_folds} folds on "
+                       f"{E} episodes. Fix: lower n_folds or log behaviour probabilities")
+    tr = ds.transitions()
+    obs, acts = tr["observations"], tr["actions"]
+    fold_of_ep = np.random.default_rng(seed).permutation(E) % n_folds
+    fold = fold_of_ep[ds.episode_index]
+    out = np.empty(ds.n_transitions)
+    for k in range(n_folds):
+        test = fold == k
+        model = fit_behavior_model(obs[~test], acts[~test], discrete=ds.is_discrete,
+                                   n_actions=ds.action_space.n, seed=seed + k, **kw)
+        out[test] = model.log_prob(obs[test], acts[test])
+    return out
+
+
+def behavior_log_prob(ds: EpisodeDataset, behavior: Any = None, *, n_folds: int = 5,
+                      seed: int = 0, min_prob: float = 1e-3,
+                      epochs: int = 10) -> tuple[np.ndarray, str]:
+    """``log pi_b(a_t|s_t)`` (N,) for the logged actions and where it came from.
+
+    Args:
+        ds: the dataset.
+        behavior: see the module docstring.
+        n_folds: folds of the cross-fitted behaviour-cloning model.
+        seed: seeds fold assignment and model fitting.
+        min_prob: floor on estimated discrete probabilities.
+        epochs: training epochs of each behaviour-cloning fit.
+
+    Returns:
+        ``(log_probs, source)`` with source ``"logged"``, ``"given"`` or
+        ``"bc(cross-fitted, k folds)"``.
+
+    Raises:
+        OPEError: a logged action has behaviour probability zero (``-inf``), values are NaN,
+            the array has the wrong length, ``"logged"`` without logged values.
+        ConfigError: an unknown ``behavior`` string.
+    """
+    N = ds.n_transitions
+    if isinstance(behavior, str):
+        if behavior not in ("logged", "bc", "estimate"):
+            raise ConfigError(f"behavior must be None, 'logged', 'bc', an array of "
+                              f"log-probabilities or a policy object, got {behavior!r}")
+        if behavior == "logged" and "behavior_log_prob" not in ds.extras:
+            raise OPEError("behavior='logged' but the dataset has no "
+                           "extras['behavior_log_prob']. Fix: pass behavior='bc' to estimate "
+                           "it, or an array of log-probabilities")
+    if behavior is None or behavior == "logged":
+        if "behavior_log_prob" in ds.extras:
+            return _validate(np.asarray(ds.extras["behavior_log_prob"], np.float64), N,
+                             "extras['behavior_log_prob']"), "logged"
+        behavior = "bc"
+    if isinstance(behavior, str):  # "bc" / "estimate"
+        lp = _cross_fit(ds, n_folds, seed, min_prob=min_prob, epochs=epochs)
+        return _validate(lp, N, "the behaviour-cloning model"), f"bc(cross-fitted, {n_folds} folds)"
+    if isinstance(behavior, np.ndarray) or isinstance(behavior, (list, tuple)):
+        return _validate(np.asarray(behavior, np.float64), N, "behavior"), "given"
+    tr = ds.transitions()
+    obs, acts = tr["observations"], tr["actions"]
+    if hasattr(behavior, "action_probs") and ds.is_discrete:
+        p = np.asarray(behavior.action_probs(obs), np.float64)
+        if p.shape != (N, int(ds.action_space.n)):
+            raise OPEError(f"behavior.action_probs returned shape {p.shape}, expected "
+                           f"({N}, {ds.action_space.n})")
+        with np.errstate(divide="ignore"):
+            lp = np.log(p[np.arange(N), acts])
+        return _validate(lp, N, "behavior.action_probs"), "given"
+    if hasattr(behavior, "log_prob"):
+        return _validate(np.asarray(behavior.log_prob(obs, acts), np.float64).reshape(-1), N,
+                         "behavior.log_prob"), "given"
+    raise ConfigError(f"behavior of type {type(behavior).__name__} is not understood; pass None, "
+                      "'logged', 'bc', an (N,) array of log-probabilities or a policy object")
+
+
+def _validate(lp: np.ndarray, N: int, what: str) -> np.ndarray:
+    if lp.shape != (N,):
+        raise OPEError(f"{what} has shape {lp.shape}, expected ({N},) — one log-probability "
+                       "per transition")
+    if np.isnan(lp).any():
+        raise OPEError(f"{what} holds NaN log-probabilities (first at transition "
+                       f"{int(np.flatnonzero(np.isnan(lp))[0])})")
+    if np.isneginf(lp).any():
+        k = np.flatnonzero(np.isneginf(lp))
+        raise OPEError(f"{what} gives probability zero to {len(k)} logged action(s) (first at "
+                       f"transition {int(k[0])}): importance ratios are undefined. The behaviour "
+                       "policy could not have produced this data — check the behavior argument")
+    if np.isposinf(lp).any():
+        raise OPEError(f"{what} holds +inf log-probabilities")
+    return lp

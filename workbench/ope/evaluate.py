@@ -1,0 +1,207 @@
+"""``evaluate_ope``: every requested estimator for every policy, with intervals and truth."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..data.dataset import EpisodeDataset
+from ..errors import ConfigError, OPEError
+from .behavior import behavior_log_prob
+from .estimators import (IS_ESTIMATORS, MODEL_ESTIMATORS, EpisodeEstimators, canonical_estimator,
+                         check_gamma, percentile_interval)
+from .fqe import QFunctionModel, fit_fqe, q_and_v
+from .policy import make_policy
+
+__all__ = ["evaluate_ope", "COLUMNS"]
+
+#: Columns of evaluate_ope's output (the ``true_*`` ones only when ``env`` is given).
+COLUMNS = ("policy", "estimator", "estimate", "ci_low", "ci_high",
+           "true_value", "true_ci_low", "true_ci_high",
+           "true_return", "true_return_ci_low", "true_return_ci_high",
+           "ess", "ess_fraction", "max_weight_share", "zero_weight_fraction",
+           "weight_clip", "clipped", "clipped_fraction",
+           "policy_kind", "behavior_source", "gamma", "n_episodes")
+
+
+def _as_mapping(policies: Any) -> dict[str, Any]:
+    if isinstance(policies, Mapping):
+        if not policies:
+            raise ConfigError("policies is empty")
+        return {str(k): v for k, v in policies.items()}
+    if isinstance(policies, (str, bytes)) or not isinstance(policies, Sequence):
+        policies = [policies]
+    if not policies:
+        raise ConfigError("policies is empty")
+    out = {}
+    for i, p in enumerate(policies):
+        name = p if isinstance(p, str) else getattr(p, "run_id", None) or f"policy_{i}"
+        out[str(name)] = p
+    return out
+
+
+def evaluate_ope(ds: EpisodeDataset | str, policies: Any,
+                 estimators: Sequence[str] | str = ("fqe", "wis", "pdis", "dr"),
+                 behavior: Any = None, env: Any = None, gamma: float = 0.99,
+                 n_bootstrap: int = 1000, *, ci: float = 0.95, epsilon: float = 0.1,
+                 temperature: float | None = None, bandwidth: float = 0.2,
+                 weight_clip: float | None = None,
+                 q_functions: Mapping[str, Callable] | None = None,
+                 fqe_config: Mapping[str, Any] | None = None, n_folds: int = 5,
+                 n_rollouts: int = 100, seed: int = 0, device: str = "cpu:0",
+                 progress: bool = False) -> pd.DataFrame:
+    """Off-policy estimates of each policy's value on ``ds``, with bootstrap intervals.
+
+    The value of a policy is its expected discounted return ``E[sum_t gamma^t r_t]`` from the
+    dataset's initial-state distribution, episodes ending as the dataset's do (terminal states
+    or the same time limit).  Estimator formulas are in :mod:`workbench.ope.estimators`; how
+    policies are made stochastic in :mod:`workbench.ope.policy`; behaviour probabilities in
+    :mod:`workbench.ope.behavior`; FQE in :mod:`workbench.ope.fqe`.
+
+    Args:
+        ds: the dataset (or anything :func:`workbench.load_dataset` accepts).
+        policies: ``{name: policy}`` or a list; each a d3rlpy algorithm, a training job
+            (``.policy``), a run id, a callable ``obs (B, d) -> actions`` or a policy object.
+        estimators: names among ``fqe`` (alias ``dm``), ``is``, ``wis``, ``pdis``, ``wpdis``,
+            ``dr``, ``wdr``.
+        behavior: behaviour probabilities: ``None`` (logged, else estimated), ``"logged"``,
+            ``"bc"``, an (N,) array of log-probabilities or a policy object.
+        env: a gymnasium id, env or env factory: adds on-policy ground truth (``n_rollouts``
+            episodes of the evaluated policy), discounted with ``gamma`` and undiscounted.
+        gamma: discount in (0, 1].
+        n_bootstrap: bootstrap resamples of episodes for the percentile intervals (0: none).
+        ci: confidence level of the intervals.
+        epsilon: ε of ε-soft greedy discrete policies.
+        temperature: softmax temperature over Q instead of ε-greedy (d3rlpy Q-learners only).
+        bandwidth: kernel bandwidth for deterministic continuous policies (fraction of half
+            the action range).
+        weight_clip: cap on cumulative importance weights (``None``: no clipping); reported
+            in the ``weight_clip``, ``clipped`` and ``clipped_fraction`` columns.
+        q_functions: ``{policy name: q}`` to use instead of fitting FQE: ``q(obs) -> (B, n)``
+            (discrete) or ``q(obs, actions) -> (B,)`` (continuous), e.g. an exact Q.
+        fqe_config: overrides for :func:`workbench.ope.fqe.fit_fqe` (``n_steps``, ...).
+        n_folds: cross-fitting folds of an estimated behaviour model.
+        n_rollouts: ground-truth episodes per policy.
+        seed: seeds FQE, the behaviour model, the bootstrap (same resamples for every policy)
+            and the rollouts.
+        device: torch device for FQE.
+        progress: show progress bars.
+
+    Returns:
+        A tidy DataFrame, one row per (policy, estimator), columns as in :data:`COLUMNS`:
+        ``estimate``/``ci_low``/``ci_high``; ``true_*`` (with ``env``); the weight
+        diagnostics ``ess``, ``ess_fraction``, ``max_weight_share``, ``zero_weight_fraction``
+        (NaN for FQE); ``weight_clip`` (NaN: none), ``clipped`` (clipping was on and changed
+        at least one weight), ``clipped_fraction``; ``policy_kind`` (how the policy was made
+        stochastic), ``behavior_source``, ``gamma``, ``n_episodes``.  ``frame.attrs`` holds
+        ``gamma``, ``behavior_value`` (the dataset's mean discounted return) and
+        ``behavior_return`` (mean undiscounted return).
+
+    Raises:
+        ConfigError: unknown estimator, gamma outside (0, 1], bad ci/n_bootstrap/epsilon/...
+        OPEError: policy/dataset/env space mismatch, zero or NaN behaviour probabilities of
+            logged actions, a policy that cannot be resolved.  Estimates that are undefined
+            (e.g. every importance weight zero) are NaN with a RuntimeWarning.
+    """
+    if isinstance(ds, (str, bytes)) or hasattr(ds, "__fspath__"):
+        from ..data.io import load_dataset
+
+        ds = load_dataset(ds)
+    if not isinstance(ds, EpisodeDataset):
+        raise ConfigError(f"ds must be an EpisodeDataset, got {type(ds).__name__}")
+    gamma = check_gamma(gamma)
+    if isinstance(estimators, str):
+        estimators = [estimators]
+    names = [canonical_estimator(e) for e in estimators]
+    if not names:
+        raise ConfigError("estimators is empty")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"estimators has duplicates: {list(estimators)}")
+    if not (0.0 < float(ci) < 1.0):
+        raise ConfigError(f"ci must lie in (0, 1), got {ci}")
+    if int(n_bootstrap) < 0:
+        raise ConfigError(f"n_bootstrap must be >= 0, got {n_bootstrap}")
+    pols = _as_mapping(policies)
+    q_functions = dict(q_functions or {})
+    unknown_q = set(q_functions) - set(pols)
+    if unknown_q:
+        raise ConfigError(f"q_functions names {sorted(unknown_q)} are not among the policies "
+                          f"{sorted(pols)}")
+
+    eval_pols = {n: make_policy(p, ds, name=n, epsilon=epsilon, temperature=temperature,
+                                bandwidth=bandwidth) for n, p in pols.items()}
+    env_obj = None
+    if env is not None:
+        from .ground_truth import check_env_matches, make_env
+
+        env_obj = make_env(env)()
+        try:
+            check_env_matches(env_obj, ds)
+        finally:
+            if isinstance(env, str):
+                env_obj.close()
+
+    need_w = any(n in IS_ESTIMATORS for n in names)
+    need_q = any(n in MODEL_ESTIMATORS for n in names)
+    tr = ds.transitions()
+    logb, bsource = (behavior_log_prob(ds, behavior, n_folds=n_folds, seed=seed)
+                     if need_w else (None, "not needed"))
+    starts = ds.offsets[:-1]
+    disc_ret = np.add.reduceat(ds.rewards.astype(np.float64)
+                               * gamma ** (np.arange(ds.n_transitions) - np.repeat(
+                                   starts, ds.episode_lengths)), starts)
+
+    rows = []
+    for pname, pol in eval_pols.items():
+        log_ratio = None
+        if need_w:
+            log_ratio = pol.log_prob(tr["observations"], tr["actions"]) - logb
+        q_taken = v = None
+        if need_q:
+            if pname in q_functions:
+                model: Any = QFunctionModel(q_functions[pname], pol)
+            else:
+                model = fit_fqe(ds, pol, gamma, seed=seed, device=device,
+                                config=dict(fqe_config or {}), progress=progress)
+            q_taken, v = q_and_v(model, ds)
+        est = EpisodeEstimators(ds.rewards, ds.offsets, gamma, log_ratio=log_ratio,
+                                q_taken=q_taken, v=v, weight_clip=weight_clip)
+        values = {n: est.estimate(n) for n in names}
+        reps = est.bootstrap(names, int(n_bootstrap), seed=seed) if n_bootstrap else {}
+        diag = est.diagnostics()
+        truth = {}
+        if env is not None:
+            from .ground_truth import true_value
+
+            truth = true_value(env, pol, n_rollouts, gamma=gamma, seed=seed, ci=ci)
+        for n in names:
+            lo, hi = (percentile_interval(reps[n], ci) if n_bootstrap and np.isfinite(values[n])
+                      else (math.nan, math.nan))
+            is_w = n in IS_ESTIMATORS
+            row = {"policy": pname, "estimator": n, "estimate": values[n],
+                   "ci_low": lo, "ci_high": hi}
+            if truth:
+                row.update({k: truth[k] for k in ("true_value", "true_ci_low", "true_ci_high",
+                                                  "true_return", "true_return_ci_low",
+                                                  "true_return_ci_high")})
+            row.update({"ess": diag.ess if is_w else math.nan,
+                        "ess_fraction": diag.ess_fraction if is_w else math.nan,
+                        "max_weight_share": diag.max_weight_share if is_w else math.nan,
+                        "zero_weight_fraction": diag.zero_weight_fraction if is_w else math.nan,
+                        "weight_clip": (float(weight_clip) if weight_clip is not None and is_w
+                                        else math.nan),
+                        "clipped": bool(is_w and weight_clip is not None
+                                        and diag.clipped_fraction > 0),
+                        "clipped_fraction": diag.clipped_fraction if is_w else math.nan,
+                        "policy_kind": pol.describe(),
+                        "behavior_source": bsource if is_w else "not needed",
+                        "gamma": gamma, "n_episodes": ds.n_episodes})
+            rows.append(row)
+    frame = pd.DataFrame(rows, columns=[c for c in COLUMNS if any(c in r for r in rows)])
+    frame.attrs.update({"gamma": gamma, "behavior_value": float(disc_ret.mean()),
+                        "behavior_return": float(ds.episode_returns().mean())})
+    return frame

@@ -1,0 +1,146 @@
+"""Ground truth: the evaluated policy's value from on-policy rollouts in the simulator.
+
+``rollout_returns`` runs ``n_episodes`` complete episodes of the *evaluated* (stochastic)
+policy — the same ε-soft/softmax/kernel-target policy the estimators evaluate — in copies of the
+environment stepped side by side with one batched policy call per step.  Every copy runs a
+fixed quota of episodes to the end (terminal state or the environment's time limit), so long
+episodes are not under-represented (stopping after the first ``n`` finished episodes would bias
+the mean towards short ones).
+
+``true_value`` summarises them: the mean discounted return ``sum_t gamma^t r_t`` (the quantity
+every estimator targets) and the mean undiscounted return, each with a percentile-bootstrap
+confidence interval over episodes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..data.dataset import EpisodeDataset, Space
+from ..errors import ConfigError, OPEError
+from .estimators import check_gamma, percentile_interval
+from .policy import EvaluationPolicy
+
+__all__ = ["rollout_returns", "true_value", "make_env"]
+
+
+def make_env(env: Any) -> Callable[[], Any]:
+    """A factory of environments from a gymnasium id, an env instance (used as the only copy)
+    or a zero-argument callable returning an env."""
+    import gymnasium as gym
+
+    if isinstance(env, str):
+        if env not in gym.registry:
+            raise ConfigError(f"unknown environment id {env!r}")
+        return lambda: gym.make(env)
+    if hasattr(env, "step") and hasattr(env, "reset"):
+        return lambda: env
+    if callable(env):
+        return env
+    raise ConfigError(f"env must be a gymnasium id, an environment or a factory, got {env!r}")
+
+
+def check_env_matches(env: Any, ds: EpisodeDataset) -> None:
+    """OPEError when the environment's spaces differ from the dataset's."""
+    try:
+        act = Space.from_gym(env.action_space)
+    except Exception as exc:
+        raise OPEError(f"environment action space {env.action_space} is not supported: "
+                       f"{exc}") from None
+    if act.discrete != ds.action_space.discrete or act.shape != ds.action_space.shape or (
+            act.discrete and act.n != ds.action_space.n):
+        raise OPEError(f"the environment's action space {env.action_space} does not match the "
+                       f"dataset's ({ds.action_space.to_json()})")
+    shape = tuple(env.observation_space.shape or ())
+    if shape != tuple(ds.observations.shape[1:]):
+        raise OPEError(f"the environment's observations have shape {shape}, the dataset's "
+                       f"{tuple(ds.observations.shape[1:])}")
+
+
+def rollout_returns(env: Any, policy: EvaluationPolicy, n_episodes: int = 100, *,
+                    gamma: float = 0.99, seed: int = 0, n_envs: int = 8,
+                    max_steps: int = 100_000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run ``n_episodes`` on-policy episodes of ``policy``.
+
+    Args:
+        env: gymnasium id, environment instance (then one copy) or factory.
+        policy: the evaluated policy; actions come from ``policy.sample``.
+        n_episodes: episodes in total.
+        gamma: discount for the discounted returns.
+        seed: seeds the environments' resets and the policy's sampling.
+        n_envs: copies stepped side by side.
+        max_steps: safety cap on steps per episode (environments without a time limit).
+
+    Returns:
+        ``(discounted (n,), undiscounted (n,), lengths (n,))``.
+    """
+    gamma = check_gamma(gamma)
+    if n_episodes < 1:
+        raise ConfigError(f"n_episodes must be >= 1, got {n_episodes}")
+    factory = make_env(env)
+    single = hasattr(env, "step") and not isinstance(env, str)
+    k = 1 if single else max(1, min(int(n_envs), int(n_episodes)))
+    envs = [factory() for _ in range(k)]
+    quota = np.full(k, n_episodes // k)
+    quota[: n_episodes % k] += 1
+    rng = np.random.default_rng(seed)
+    disc, undisc, lens = [], [], []
+    try:
+        obs = []
+        for e in envs:
+            o, _ = e.reset(seed=int(rng.integers(0, 2**31 - 1)))
+            obs.append(o)
+        obs = np.stack(obs)
+        G = np.zeros(k)
+        R = np.zeros(k)
+        t = np.zeros(k, dtype=np.int64)
+        active = quota > 0
+        while active.any():
+            idx = np.flatnonzero(active)
+            acts = policy.sample(obs[idx].astype(np.float32), rng)
+            for j, a in zip(idx, acts):
+                a = int(a) if policy.discrete else np.asarray(a, dtype=np.float32)
+                o, r, term, trunc, _ = envs[j].step(a)
+                G[j] += gamma ** t[j] * float(r)
+                R[j] += float(r)
+                t[j] += 1
+                if term or trunc or t[j] >= max_steps:
+                    disc.append(G[j])
+                    undisc.append(R[j])
+                    lens.append(t[j])
+                    G[j] = R[j] = 0.0
+                    t[j] = 0
+                    quota[j] -= 1
+                    if quota[j] == 0:
+                        active[j] = False
+                        continue
+                    o, _ = envs[j].reset(seed=int(rng.integers(0, 2**31 - 1)))
+                obs[j] = o
+    finally:
+        if not single:
+            for e in envs:
+                e.close()
+    return np.asarray(disc), np.asarray(undisc), np.asarray(lens)
+
+
+def true_value(env: Any, policy: EvaluationPolicy, n_episodes: int = 100, *,
+               gamma: float = 0.99, seed: int = 0, ci: float = 0.95,
+               n_bootstrap: int = 2000) -> dict[str, float]:
+    """On-policy value of ``policy`` with percentile-bootstrap intervals.
+
+    Returns:
+        ``true_value`` (mean discounted return), ``true_ci_low``, ``true_ci_high``,
+        ``true_return`` (mean undiscounted return), ``true_return_ci_low``,
+        ``true_return_ci_high``, ``true_n_episodes``.
+    """
+    d, u, _ = rollout_returns(env, policy, n_episodes, gamma=gamma, seed=seed)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(d), size=(n_bootstrap, len(d)))
+    dl, dh = percentile_interval(d[idx].mean(1), ci)
+    ul, uh = percentile_interval(u[idx].mean(1), ci)
+    return {"true_value": float(d.mean()), "true_ci_low": dl, "true_ci_high": dh,
+            "true_return": float(u.mean()), "true_return_ci_low": ul,
+            "true_return_ci_high": uh, "true_n_episodes": int(len(d))}

@@ -1,0 +1,340 @@
+"""Evaluation policies: what OPE needs from a policy, whatever form the user hands it in.
+
+A policy to evaluate may be
+
+* a built d3rlpy algorithm (discrete: its greedy action ``predict``, or a softmax over its
+  ``predict_value`` Q-values; continuous: its deterministic ``predict`` action);
+* a training job (anything with a ``.policy`` attribute, e.g. ``workbench.train(...)``'s
+  ``TrainingJob``) or a run id string, resolved through ``workbench.training.load_run``
+  (imported only when a run id is given);
+* a callable mapping observations (B, obs_dim) to actions (B,) int / (B, act_dim) float,
+  treated as a deterministic policy;
+* an object with ``action_probs(obs) -> (B, n)`` (a stochastic discrete policy, used exactly)
+  or with ``log_prob(obs, actions) -> (B,)`` and ``sample(obs, rng) -> actions`` (a stochastic
+  continuous policy, used exactly).
+
+Discrete deterministic policies are made stochastic so importance ratios exist:
+
+* ε-soft greedy (default, ``epsilon=0.1``): ``pi(a|s) = (1 - ε) [a = greedy(s)] + ε / n``;
+* softmax over Q (``temperature=τ`` given): ``pi(a|s) = exp(Q(s,a)/τ) / sum_a' exp(Q(s,a')/τ)``
+  (needs Q-values: a d3rlpy Q-learning algorithm).
+
+The *evaluated* policy is this stochastic policy everywhere: in the importance weights, as the
+target of FQE, and in the simulator rollouts that give the true value.  ``epsilon=0`` evaluates
+the greedy policy itself (weights are then zero for every episode that deviates from it).
+
+Continuous deterministic policies ``a = mu(s)`` use kernel-smoothed weights, as SCOPE-RL does:
+``pi_e(a|s)`` in the ratio is replaced by a Gaussian kernel density
+``prod_d N(a_d; mu_d(s), (h * s_d)^2)`` with bandwidth ``h`` (``bandwidth``, default 0.2) in
+units of ``s_d``, half the action range of dimension ``d`` (1 for unbounded dimensions).  The
+estimate then targets the deterministic policy with a bias that shrinks with ``h`` and a
+variance that grows as ``h`` shrinks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..data.dataset import EpisodeDataset
+from ..errors import ConfigError, OPEError
+
+__all__ = ["EvaluationPolicy", "make_policy", "resolve_policy"]
+
+_CHUNK = 8192
+
+
+def _is_d3rlpy_algo(obj: Any) -> bool:
+    try:
+        from d3rlpy.base import LearnableBase
+    except Exception:  # pragma: no cover
+        return False
+    return isinstance(obj, LearnableBase)
+
+
+def resolve_policy(obj: Any, name: str = "policy") -> Any:
+    """Unwrap jobs (``.policy``) and run ids (``workbench.training.load_run``).
+
+    Raises:
+        OPEError: a run id that cannot be loaded, a job without a trained policy.
+    """
+    if isinstance(obj, str):
+        try:
+            from ..training import load_run  # lazy: the OPE module imports without it
+        except ImportError as exc:
+            raise OPEError(f"policy {name!r} is given as run id {obj!r}, but the training "
+                           f"engine is not available ({exc}). Fix: pass the trained policy "
+                           "object instead") from None
+        try:
+            run = load_run(obj)
+        except Exception as exc:
+            raise OPEError(f"policy {name!r}: could not load run {obj!r}: {exc}") from exc
+        return resolve_policy(run, name)
+    if _is_d3rlpy_algo(obj) or hasattr(obj, "action_probs") or (
+            hasattr(obj, "log_prob") and hasattr(obj, "sample")):
+        return obj
+    if hasattr(obj, "policy"):  # a TrainingJob, or a loaded run
+        pol = obj.policy
+        if pol is None:
+            raise OPEError(f"policy {name!r}: the job has no trained policy yet "
+                           f"(status {getattr(obj, 'status', '?')!r}). Fix: wait for it "
+                           "(job.wait()) before evaluating")
+        return resolve_policy(pol, name)
+    if callable(obj):
+        return obj
+    raise OPEError(f"policy {name!r} of type {type(obj).__name__} is not a d3rlpy algorithm, "
+                   "training job, run id, callable or policy object")
+
+
+class EvaluationPolicy:
+    """One policy to evaluate, in the form the estimators need (see the module docstring).
+
+    Use :func:`make_policy` to build one.  Attributes: ``name``, ``discrete``, ``n_actions``
+    (discrete), ``act_dim`` (continuous), ``kind`` (``"epsilon-greedy"``, ``"softmax"``,
+    ``"stochastic"``, ``"deterministic"`` (continuous, kernel-smoothed) or
+    ``"stochastic-continuous"``).
+    """
+
+    def __init__(self, name: str, base: Any, ds: EpisodeDataset, *, epsilon: float = 0.1,
+                 temperature: float | None = None, bandwidth: float = 0.2) -> None:
+        self.name = name
+        self.base = base
+        self.discrete = bool(ds.is_discrete)
+        self.obs_shape = tuple(ds.observations.shape[1:])
+        self.algo = base if _is_d3rlpy_algo(base) else None
+        if not (0.0 <= float(epsilon) <= 1.0):
+            raise ConfigError(f"epsilon must lie in [0, 1], got {epsilon}")
+        if temperature is not None and not float(temperature) > 0:
+            raise ConfigError(f"temperature must be > 0, got {temperature}")
+        if not float(bandwidth) > 0:
+            raise ConfigError(f"bandwidth must be > 0, got {bandwidth}")
+        self.epsilon = float(epsilon)
+        self.temperature = None if temperature is None else float(temperature)
+        self.bandwidth = float(bandwidth)
+        if self.discrete:
+            self.n_actions = int(ds.action_space.n)
+            self.act_dim = None
+        else:
+            self.n_actions = None
+            self.act_dim = int(ds.actions.shape[1])
+            low = np.asarray(ds.action_space.low, dtype=np.float64).reshape(-1)
+            high = np.asarray(ds.action_space.high, dtype=np.float64).reshape(-1)
+            half = (high - low) / 2.0
+            self.scale = np.where(np.isfinite(half) & (half > 0), half, 1.0)
+        self._check_algo()
+        if self.discrete:
+            if hasattr(base, "action_probs") and self.algo is None:
+                self.kind = "stochastic"
+            elif self.temperature is not None:
+                if self.algo is None or not hasattr(self.algo, "predict_value"):
+                    raise ConfigError(f"policy {name!r}: softmax (temperature) needs Q-values, "
+                                      "i.e. a d3rlpy Q-learning algorithm; use epsilon instead")
+                self.kind = "softmax"
+            else:
+                self.kind = "epsilon-greedy"
+        else:
+            if self.algo is None and hasattr(base, "log_prob") and hasattr(base, "sample"):
+                self.kind = "stochastic-continuous"
+            else:
+                self.kind = "deterministic"
+        self._probe(ds)
+
+    # ------------------------------------------------------------------ checks
+    def _check_algo(self) -> None:
+        algo = self.algo
+        if algo is None:
+            return
+        if algo.impl is None:
+            raise OPEError(f"policy {self.name!r}: the d3rlpy algorithm is not built (never "
+                           "trained or loaded). Fix: train it or build_with_dataset first")
+        from .._d3rlpy import d3rlpy
+
+        is_disc = algo.get_action_type() == d3rlpy.ActionSpace.DISCRETE
+        if is_disc != self.discrete:
+            raise OPEError(f"policy {self.name!r} acts in a "
+                           f"{'discrete' if is_disc else 'continuous'} action space but the "
+                           f"dataset's actions are {'discrete' if self.discrete else 'continuous'}")
+        size = int(algo.impl.action_size)
+        want = self.n_actions if self.discrete else self.act_dim
+        if size != want:
+            raise OPEError(f"policy {self.name!r} has {size} "
+                           f"{'actions' if self.discrete else 'action dimensions'} but the "
+                           f"dataset has {want}")
+        obs_shape = tuple(algo.impl.observation_shape)
+        if obs_shape != self.obs_shape:
+            raise OPEError(f"policy {self.name!r} expects observations of shape {obs_shape} "
+                           f"but the dataset's are {self.obs_shape}")
+
+    def _probe(self, ds: EpisodeDataset) -> None:
+        """Call the policy on a few dataset observations and check what comes back."""
+        obs = ds.observations[: min(4, len(ds.observations))].astype(np.float32)
+        try:
+            if self.kind == "stochastic":
+                p = np.asarray(self.base.action_probs(obs), dtype=np.float64)
+                if p.shape != (len(obs), self.n_actions):
+                    raise OPEError(f"policy {self.name!r}: action_probs returned shape "
+                                   f"{p.shape}, expected ({len(obs)}, {self.n_actions}) for the "
+                                   f"dataset's {self.n_actions} actions")
+                if np.any(p < 0) or not np.allclose(p.sum(1), 1.0, atol=1e-5):
+                    raise OPEError(f"policy {self.name!r}: action_probs rows must be "
+                                   "probabilities summing to 1")
+            elif self.kind == "stochastic-continuous":
+                a = np.asarray(self.base.sample(obs, np.random.default_rng(0)))
+                self._check_cont_actions(a, len(obs))
+            else:
+                a = self._raw_actions(obs)
+                if self.discrete:
+                    self._check_disc_actions(a, len(obs))
+                else:
+                    self._check_cont_actions(a, len(obs))
+        except OPEError:
+            raise
+        except Exception as exc:
+            raise OPEError(f"policy {self.name!r} failed on the dataset's observations of "
+                           f"shape {self.obs_shape}: {type(exc).__name__}: {exc}") from exc
+
+    def _check_disc_actions(self, a: np.ndarray, B: int) -> np.ndarray:
+        a = np.asarray(a)
+        if a.shape not in ((B,), (B, 1)) or a.dtype.kind not in "iub" and not (
+                a.dtype.kind == "f" and np.all(a == np.round(a))):
+            raise OPEError(f"policy {self.name!r} returned actions of shape {a.shape} and "
+                           f"dtype {a.dtype}; the dataset has {self.n_actions} discrete actions, "
+                           "so (B,) integers are expected")
+        a = a.reshape(B).astype(np.int64)
+        if B and (a.min() < 0 or a.max() >= self.n_actions):
+            raise OPEError(f"policy {self.name!r} returned action {int(a.max())} outside the "
+                           f"dataset's {self.n_actions} discrete actions")
+        return a
+
+    def _check_cont_actions(self, a: np.ndarray, B: int) -> np.ndarray:
+        a = np.asarray(a, dtype=np.float64)
+        if a.shape != (B, self.act_dim):
+            raise OPEError(f"policy {self.name!r} returned actions of shape {a.shape}; the "
+                           f"dataset's actions are ({B}, {self.act_dim})")
+        if not np.isfinite(a).all():
+            raise OPEError(f"policy {self.name!r} returned NaN or infinite actions")
+        return a
+
+    # ------------------------------------------------------------------ evaluation
+    def _raw_actions(self, obs: np.ndarray) -> np.ndarray:
+        """Deterministic/greedy actions of the base policy, batched."""
+        fn: Callable = self.algo.predict if self.algo is not None else self.base
+        out = [np.asarray(fn(obs[i:i + _CHUNK])) for i in range(0, len(obs), _CHUNK)]
+        return np.concatenate(out) if out else np.zeros((0,))
+
+    def greedy(self, obs: np.ndarray) -> np.ndarray:
+        """(B,) greedy actions (discrete) or (B, act_dim) deterministic actions."""
+        obs = np.asarray(obs, dtype=np.float32)
+        a = self._raw_actions(obs)
+        if self.discrete:
+            return self._check_disc_actions(a, len(obs))
+        return self._check_cont_actions(a, len(obs))
+
+    def q_values(self, obs: np.ndarray) -> np.ndarray:
+        """(B, n) Q-values of a discrete d3rlpy algorithm."""
+        obs = np.asarray(obs, dtype=np.float32)
+        B = len(obs)
+        q = np.empty((B, self.n_actions))
+        for a in range(self.n_actions):
+            acts = np.full(B, a, dtype=np.int64)
+            for i in range(0, B, _CHUNK):
+                q[i:i + _CHUNK, a] = self.algo.predict_value(obs[i:i + _CHUNK], acts[i:i + _CHUNK])
+        return q
+
+    def action_probs(self, obs: np.ndarray) -> np.ndarray:
+        """(B, n) probabilities of every action (discrete policies only)."""
+        if not self.discrete:
+            raise OPEError(f"policy {self.name!r} is continuous: no action probabilities")
+        obs = np.asarray(obs, dtype=np.float32)
+        B, n = len(obs), self.n_actions
+        if self.kind == "stochastic":
+            p = np.concatenate([np.asarray(self.base.action_probs(obs[i:i + _CHUNK]),
+                                           dtype=np.float64)
+                                for i in range(0, B, _CHUNK)]) if B else np.zeros((0, n))
+            if p.shape != (B, n) or np.any(p < 0) or not np.isfinite(p).all():
+                raise OPEError(f"policy {self.name!r}: action_probs must return ({B}, {n}) "
+                               "finite non-negative probabilities")
+            return p / p.sum(1, keepdims=True)
+        if self.kind == "softmax":
+            z = self.q_values(obs) / self.temperature
+            z -= z.max(1, keepdims=True)
+            p = np.exp(z)
+            return p / p.sum(1, keepdims=True)
+        g = self.greedy(obs)
+        p = np.full((B, n), self.epsilon / n)
+        p[np.arange(B), g] += 1.0 - self.epsilon
+        return p
+
+    def log_prob(self, obs: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """(B,) ``log pi_e(a|s)``; kernel-smoothed log density for deterministic continuous
+        policies; ``-inf`` where the probability is zero."""
+        obs = np.asarray(obs, dtype=np.float32)
+        if self.discrete:
+            p = self.action_probs(obs)[np.arange(len(obs)), np.asarray(actions, np.int64)]
+            with np.errstate(divide="ignore"):
+                return np.log(p)
+        actions = np.asarray(actions, dtype=np.float64).reshape(len(obs), -1)
+        if self.kind == "stochastic-continuous":
+            lp = np.asarray(self.base.log_prob(obs, actions), dtype=np.float64).reshape(-1)
+            if lp.shape != (len(obs),) or np.isnan(lp).any():
+                raise OPEError(f"policy {self.name!r}: log_prob must return ({len(obs)},) "
+                               "non-NaN values")
+            return lp
+        mu = self.greedy(obs)
+        h = self.bandwidth * self.scale
+        u = (actions - mu) / h
+        return (-0.5 * (u * u).sum(1) - 0.5 * self.act_dim * math.log(2 * math.pi)
+                - float(np.log(h).sum()))
+
+    def sample(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Actions drawn from the evaluated policy (continuous deterministic: ``mu(s)``)."""
+        obs = np.asarray(obs, dtype=np.float32)
+        if self.discrete:
+            if self.kind == "epsilon-greedy":
+                g = self.greedy(obs)
+                explore = rng.random(len(obs)) < self.epsilon
+                return np.where(explore, rng.integers(0, self.n_actions, len(obs)), g)
+            p = self.action_probs(obs)
+            c = np.cumsum(p, axis=1)
+            u = rng.random((len(obs), 1)) * c[:, -1:]
+            return np.minimum((u > c).sum(1), self.n_actions - 1).astype(np.int64)
+        if self.kind == "stochastic-continuous":
+            return self._check_cont_actions(self.base.sample(obs, rng), len(obs))
+        return self.greedy(obs)
+
+    def describe(self) -> str:
+        """Short description of how the policy is evaluated, for the output table."""
+        if self.kind == "epsilon-greedy":
+            return f"epsilon-greedy(eps={self.epsilon:g})"
+        if self.kind == "softmax":
+            return f"softmax(T={self.temperature:g})"
+        if self.kind == "deterministic":
+            return f"deterministic(kernel h={self.bandwidth:g})"
+        return self.kind
+
+
+def make_policy(obj: Any, ds: EpisodeDataset, *, name: str = "policy", epsilon: float = 0.1,
+                temperature: float | None = None, bandwidth: float = 0.2) -> EvaluationPolicy:
+    """An :class:`EvaluationPolicy` from any accepted policy form (see the module docstring).
+
+    Args:
+        obj: d3rlpy algorithm, job with ``.policy``, run id, callable or policy object.
+        ds: the dataset it will be evaluated on (spaces are checked against it).
+        name: used in error messages and the output.
+        epsilon: ε of the ε-soft greedy policy (discrete deterministic policies).
+        temperature: softmax temperature over Q; when given, replaces ε-greedy.
+        bandwidth: kernel bandwidth for continuous deterministic policies, as a fraction of
+            half the action range.
+
+    Raises:
+        OPEError: action/observation space mismatch, unbuilt algorithm, bad policy output.
+        ConfigError: epsilon/temperature/bandwidth out of range.
+    """
+    if isinstance(obj, EvaluationPolicy):
+        return obj
+    base = resolve_policy(obj, name)
+    return EvaluationPolicy(name, base, ds, epsilon=epsilon, temperature=temperature,
+                            bandwidth=bandwidth)
