@@ -177,7 +177,7 @@ def behavior_log_prob(ds: EpisodeDataset, behavior: Any = None, *, n_folds: int 
             raise OPEError("behavior='logged' but the dataset has no "
                            "extras['behavior_log_prob']. Fix: pass behavior='bc' to estimate "
                            "it, or an array of log-probabilities")
-    if behavior is None or behavior == "logged":
+    if behavior is None or (isinstance(behavior, str) and behavior == "logged"):
         if "behavior_log_prob" in ds.extras:
             return _validate(np.asarray(ds.extras["behavior_log_prob"], np.float64), N,
                              "extras['behavior_log_prob']"), "logged"

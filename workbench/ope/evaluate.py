@@ -136,13 +136,13 @@ def evaluate_ope(ds: EpisodeDataset | str, policies: Any,
                                 bandwidth=bandwidth) for n, p in pols.items()}
     env_obj = None
     if env is not None:
-        from .ground_truth import check_env_matches, make_env
+        from .ground_truth import _is_instance, check_env_matches, make_env
 
         env_obj = make_env(env)()
         try:
             check_env_matches(env_obj, ds)
         finally:
-            if isinstance(env, str):
+            if not _is_instance(env):
                 env_obj.close()
 
     need_w = any(n in IS_ESTIMATORS for n in names)

@@ -36,11 +36,15 @@ def make_env(env: Any) -> Callable[[], Any]:
         if env not in gym.registry:
             raise ConfigError(f"unknown environment id {env!r}")
         return lambda: gym.make(env)
-    if hasattr(env, "step") and hasattr(env, "reset"):
+    if _is_instance(env):
         return lambda: env
     if callable(env):
         return env
     raise ConfigError(f"env must be a gymnasium id, an environment or a factory, got {env!r}")
+
+
+def _is_instance(env: Any) -> bool:
+    return not isinstance(env, (str, type)) and hasattr(env, "step") and hasattr(env, "reset")
 
 
 def check_env_matches(env: Any, ds: EpisodeDataset) -> None:
@@ -81,7 +85,7 @@ def rollout_returns(env: Any, policy: EvaluationPolicy, n_episodes: int = 100, *
     if n_episodes < 1:
         raise ConfigError(f"n_episodes must be >= 1, got {n_episodes}")
     factory = make_env(env)
-    single = hasattr(env, "step") and not isinstance(env, str)
+    single = _is_instance(env)
     k = 1 if single else max(1, min(int(n_envs), int(n_episodes)))
     envs = [factory() for _ in range(k)]
     quota = np.full(k, n_episodes // k)
