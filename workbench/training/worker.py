@@ -403,6 +403,8 @@ def _build(spec: RunSpec, ds: Any, run_dir: Path) -> tuple[Any, Any, Any, dict[s
             shape = buffer.dataset_info.observation_signature.shape
             algo.create_impl(shape[0] if len(shape) == 1 else shape,
                              buffer.dataset_info.action_size)
+    if spec.algo == "prdc":
+        _fit_prdc_neighbours(algo, buffer)
     evaluators: dict[str, Any] = {}
     if spec.eval_every:
         if aspec.has_q:
@@ -413,6 +415,24 @@ def _build(spec: RunSpec, ds: Any, run_dir: Path) -> tuple[Any, Any, Any, dict[s
     info = {"train_episodes": int(len(train_idx)), "heldout_episodes": held_idx.tolist()
             if len(held_idx) < ds.n_episodes else "all (holdout=0)"}
     return algo, buffer, evaluators, info
+
+
+def _fit_prdc_neighbours(algo: Any, buffer: Any) -> None:
+    """Do what ``PRDC.fit`` does before training (``fitter`` skips it): fit the
+    nearest-neighbour index on the (scaled) dataset.  d3rlpy keeps that index as a *class*
+    attribute shared by every PRDC instance; give each job its own."""
+    from sklearn.neighbors import NearestNeighbors
+
+    obs, act = buffer._obs, buffer._actions
+    if algo.observation_scaler is not None and algo.observation_scaler.built:
+        obs = algo.observation_scaler.transform_numpy(obs)
+    if algo.action_scaler is not None and algo.action_scaler.built:
+        act = algo.action_scaler.transform_numpy(act)
+    nn = NearestNeighbors(n_neighbors=1, algorithm="auto", n_jobs=1)
+    nn.fit(np.concatenate([np.multiply(obs.reshape(len(obs), -1), algo.config.beta), act], axis=1))
+    algo._nbsr = nn
+    if algo.impl is not None:
+        algo.impl._nbsr = nn
 
 
 def run_job(spec: RunSpec, ds: Any, hooks: Hooks, store: Any | None = None) -> str:

@@ -1,0 +1,92 @@
+"""FastReplayBuffer builds exactly d3rlpy's batches, with its own generator."""
+
+import numpy as np
+import pytest
+from d3rlpy.dataset import TransitionMiniBatch
+from d3rlpy.torch_utility import _compute_return_to_go
+
+from workbench.training.sampler import FastReplayBuffer
+
+FIELDS = ["observations", "actions", "rewards", "next_observations", "next_actions", "terminals",
+          "intervals"]
+
+
+def _reference(ds, fb, idx):
+    rb = ds.to_d3rlpy()
+    picker = fb.transition_picker
+    return rb, [picker(*rb.buffer[int(i)]) for i in idx]
+
+
+@pytest.mark.parametrize("n_step", [1, 3])
+@pytest.mark.parametrize("kind", ["toy_discrete", "toy_continuous"])
+def test_batches_equal_d3rlpy_pickers_bitwise(request, kind, n_step):
+    ds = request.getfixturevalue(kind)
+    fb = FastReplayBuffer(ds, seed=0, n_step=n_step, gamma=0.9)
+    idx = np.arange(ds.n_transitions)
+    rb, transitions = _reference(ds, fb, idx)
+    assert rb.transition_count == fb.transition_count == ds.n_transitions
+    ref = TransitionMiniBatch.from_transitions(transitions)
+    got = fb.batch_from_indices(idx)
+    for f in FIELDS:
+        a, b = getattr(ref, f), getattr(got, f)
+        assert a.dtype == b.dtype and a.shape == b.shape, f
+        assert np.array_equal(a, b), f
+
+
+def test_terminal_and_timeout_semantics(toy_discrete):
+    fb = FastReplayBuffer(toy_discrete, seed=0)
+    b = fb.batch_from_indices(np.array([9, 29, 45, 59, 0]))
+    # terminal: zero next observation and next action, terminal flag
+    assert b.terminals[:, 0].tolist() == [1.0, 0.0, 1.0, 0.0, 0.0]
+    assert not b.next_observations[0].any() and not b.next_observations[2].any()
+    # timeout keeps its true next observation, never terminal
+    t = toy_discrete.transitions()
+    assert np.array_equal(b.next_observations[1], t["next_observations"][29])
+    assert np.array_equal(b.next_observations[3], t["next_observations"][59])  # unfinished end
+    assert not b.next_actions[1].any() and not b.next_actions[3].any()
+    assert b.next_actions[4, 0] == toy_discrete.actions[1]
+
+
+def test_returns_to_go_for_calql(toy_continuous):
+    fb = FastReplayBuffer(toy_continuous, seed=0, need_returns_to_go=True)
+    idx = np.array([0, 5, 12, 29, 30, 59])
+    _, transitions = _reference(toy_continuous, fb, idx)
+    got = fb.batch_from_indices(idx).transitions
+    for t_ref, t_got in zip(transitions, got):
+        a = _compute_return_to_go(0.99, t_ref.rewards_to_go, None)
+        b = _compute_return_to_go(0.99, t_got.rewards_to_go, None)
+        assert np.array_equal(a, b)
+
+
+def test_own_generator_leaves_global_rng_alone(toy_discrete):
+    np.random.seed(123)
+    expected = np.random.rand()
+    np.random.seed(123)
+    a = FastReplayBuffer(toy_discrete, seed=7)
+    b = FastReplayBuffer(toy_discrete, seed=7)
+    for _ in range(3):
+        assert np.array_equal(a.sample_transition_batch(32).observations,
+                              b.sample_transition_batch(32).observations)
+    assert np.random.rand() == expected
+    state = a.get_state()
+    x = a.sample_indices(16)
+    a.set_state(state)
+    assert np.array_equal(a.sample_indices(16), x)
+
+
+def test_uniform_over_transitions(toy_discrete):
+    fb = FastReplayBuffer(toy_discrete, seed=0)
+    idx = fb.sample_indices(60_000)
+    counts = np.bincount(idx, minlength=60)
+    assert counts.min() > 800 and counts.max() < 1200
+
+
+def test_read_only_and_bad_n_step(toy_discrete):
+    from workbench.errors import TrainingError
+
+    fb = FastReplayBuffer(toy_discrete)
+    with pytest.raises(TrainingError):
+        fb.append(None, 0, 0.0)
+    with pytest.raises(TrainingError):
+        FastReplayBuffer(toy_discrete, n_step=0)
+    assert len(fb.episodes) == toy_discrete.n_episodes  # lazily built d3rlpy episodes
