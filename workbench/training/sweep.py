@@ -168,8 +168,16 @@ def sweep(ds: Any, algos: Sequence[str] = ("cql",), seeds: Iterable[int] = (0, 1
     unknown = set(hp) - set(algos)
     if unknown:
         raise ConfigError(f"hyperparameters given for {sorted(unknown)}, not in algos {algos}")
-    pending = [train(ds, algo=a, n_steps=n_steps, seed=s, start=False, **train_kwargs,
-                     **hp.get(a, {})) for a in algos for s in seeds]
+    pending: list[TrainingJob] = []
+    try:
+        for a in algos:
+            for s in seeds:
+                pending.append(train(ds, algo=a, n_steps=n_steps, seed=s, start=False,
+                                     **train_kwargs, **hp.get(a, {})))
+    except BaseException:
+        for j in pending:  # nothing started: leave no trace of the half-built sweep
+            j.store.delete_run(j.run_id)
+        raise
     for j in pending:
         j._start()
     return Sweep(pending)
