@@ -213,7 +213,8 @@ class EpisodeEstimators:
         self.lengths = np.diff(self.offsets)
         self.t = np.arange(N) - np.repeat(self.starts, self.lengths)
         self.T = int(self.lengths.max())
-        self.disc = self.gamma ** self.t.astype(np.float64)
+        self.disc_t = self.gamma ** np.arange(self.T, dtype=np.float64)
+        self.disc = self.disc_t[self.t]
         if weight_clip is not None:
             weight_clip = float(weight_clip)
             if not weight_clip > 0:
@@ -343,6 +344,14 @@ class EpisodeEstimators:
         e^{-m_{t-1}} (e^0 at t = 0), (E,) frozen W_i e^{-m_t} is built where needed,
         plus m (T,) and m_prev (T,) with m_prev[0] = 0."""
         if "scaled" not in self._cache:
+            lw = self.log_w
+            hi = lw.max()
+            lo = np.min(lw, initial=np.inf, where=lw > -np.inf)
+            if hi < 600 and lo > -600:
+                # no overflow/underflow possible: scale 1 at every step (saves two passes)
+                zeros = np.zeros(self.T)
+                self._cache["scaled"] = (self.w, self.w_prev, zeros, zeros)
+                return self._cache["scaled"]  # type: ignore[return-value]
             m = self._time_scale()
             msafe = np.where(np.isfinite(m), m, 0.0)
             ws = np.exp(self.log_w - msafe[self.t])
