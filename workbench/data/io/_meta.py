@@ -67,3 +67,15 @@ def verify(ds: EpisodeDataset, meta: dict[str, Any] | None, source: object) -> E
                            field=f"{KEY}/fingerprint",
                            fix="the file was modified or corrupted after writing; re-create it")
     return ds
+
+
+def from_d4rl_arrays(arrays: dict[str, Any], extras: dict[str, Any], meta: dict[str, Any] | None,
+                     source: object) -> EpisodeDataset:
+    """Build from the D4RL keys (npz and HDF5 readers), with our metadata block when present."""
+    ds = EpisodeDataset.from_flat(
+        arrays["observations"], arrays["actions"], arrays["rewards"], arrays["terminals"],
+        arrays.get("timeouts"), arrays.get("next_observations"), extras=extras,
+        action_space=meta["action_space"] if meta else None,
+        observation_space=meta["observation_space"] if meta else None,
+        metadata=meta["metadata"] if meta else None, source=source)
+    return verify(ds, meta, source)

@@ -26,13 +26,7 @@ def read(path: Path) -> EpisodeDataset:
             arr[k] = _h5.read_array(f, k, path) if k in f else None
         extras = _h5.read_infos(f.get("infos"), len(arr["observations"]), path)
         meta = _meta.parse(f.attrs[_meta.KEY], path) if _meta.KEY in f.attrs else None
-    ds = EpisodeDataset.from_flat(
-        arr["observations"], arr["actions"], arr["rewards"], arr["terminals"], arr["timeouts"],
-        arr["next_observations"], extras=extras,
-        action_space=meta["action_space"] if meta else None,
-        observation_space=meta["observation_space"] if meta else None,
-        metadata=meta["metadata"] if meta else None, source=path)
-    return _meta.verify(ds, meta, path)
+    return _meta.from_d4rl_arrays(arr, extras, meta, path)
 
 
 def write(ds: EpisodeDataset, path: Path) -> None:

@@ -30,13 +30,7 @@ def read(path: Path) -> EpisodeDataset:
         arrays = {k: z[k] for k in keys}
     meta = _meta.parse(arrays.pop(_meta.KEY), path) if _meta.KEY in arrays else None
     extras = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("infos/")}
-    ds = EpisodeDataset.from_flat(
-        arrays["observations"], arrays["actions"], arrays["rewards"], arrays["terminals"],
-        arrays.get("timeouts"), arrays.get("next_observations"), extras=extras,
-        action_space=meta["action_space"] if meta else None,
-        observation_space=meta["observation_space"] if meta else None,
-        metadata=meta["metadata"] if meta else None, source=path)
-    return _meta.verify(ds, meta, path)
+    return _meta.from_d4rl_arrays(arrays, extras, meta, path)
 
 
 def write(ds: EpisodeDataset, path: Path) -> None:
