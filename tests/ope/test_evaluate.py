@@ -56,9 +56,16 @@ def test_epsilon_greedy_callable_and_truth_use_same_policy(chain):
 
 def test_policies_as_list_and_job_and_run_id(chain, monkeypatch):
     job = types.SimpleNamespace(policy=TablePolicy(PE), run_id="run-123", status="completed")
-    fake = types.ModuleType("workbench.training")
-    fake.load_run = lambda rid: types.SimpleNamespace(policy=TablePolicy(PB), run_id=rid)
-    monkeypatch.setitem(sys.modules, "workbench.training", fake)
+    class Run:  # like workbench.tracking.Run: policy() is a method
+        def __init__(self, rid):
+            self.run_id = rid
+
+        def policy(self):
+            return TablePolicy(PB)
+
+    fake = types.ModuleType("workbench.tracking")
+    fake.load_run = Run
+    monkeypatch.setitem(sys.modules, "workbench.tracking", fake)
     frame = evaluate_ope(chain, [job, "run-b"], estimators=("wis",), gamma=GAMMA, n_bootstrap=0)
     assert list(frame.policy) == ["run-123", "run-b"]
     assert frame.ci_low.isna().all()  # no bootstrap requested
@@ -67,8 +74,8 @@ def test_policies_as_list_and_job_and_run_id(chain, monkeypatch):
 
 
 def test_run_id_without_training_engine(chain, monkeypatch):
-    fake = types.ModuleType("workbench.training")  # no load_run
-    monkeypatch.setitem(sys.modules, "workbench.training", fake)
+    for mod in ("workbench.tracking", "workbench.training"):  # no load_run anywhere
+        monkeypatch.setitem(sys.modules, mod, types.ModuleType(mod))
     with pytest.raises(OPEError, match="run id"):
         evaluate_ope(chain, {"x": "some-run"}, estimators=("wis",), gamma=GAMMA)
 
@@ -266,3 +273,17 @@ def test_frame_is_tidy(chain):
     assert list(f.estimator) == ["is", "wis", "is", "wis"]
     assert f.gamma.eq(GAMMA).all() and f.n_episodes.eq(chain.n_episodes).all()
     assert "true_value" not in f.columns
+
+
+def test_with_the_training_engine(chain):
+    """A real TrainingJob and its run id (through the run store) evaluate identically."""
+    from workbench.training import train
+
+    job = train(chain, algo="dqn", n_steps=200, seed=0, device="cpu")
+    job.wait(progress=False)
+    assert job.status == "completed"
+    f = evaluate_ope(chain, {"job": job, "rid": job.run_id}, estimators=("wis", "fqe"),
+                     gamma=GAMMA, fqe_config={"n_steps": 50}, n_bootstrap=20)
+    est = f.pivot(index="policy", columns="estimator", values="estimate")
+    assert est.loc["job", "wis"] == pytest.approx(est.loc["rid", "wis"])
+    assert np.isfinite(est.to_numpy()).all()

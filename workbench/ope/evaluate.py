@@ -74,6 +74,9 @@ def evaluate_ope(ds: EpisodeDataset | str, policies: Any,
             episodes of the evaluated policy), discounted with ``gamma`` and undiscounted.
         gamma: discount in (0, 1].
         n_bootstrap: bootstrap resamples of episodes for the percentile intervals (0: none).
+            For FQE/DM the Q-function is fitted once, so its interval reflects only the
+            spread of the initial states, not FQE's fitting error (all episodes starting in
+            one state give a zero-width interval).
         ci: confidence level of the intervals.
         epsilon: ε of ε-soft greedy discrete policies.
         temperature: softmax temperature over Q instead of ε-greedy (d3rlpy Q-learners only).

@@ -5,8 +5,8 @@ A policy to evaluate may be
 * a built d3rlpy algorithm (discrete: its greedy action ``predict``, or a softmax over its
   ``predict_value`` Q-values; continuous: its deterministic ``predict`` action);
 * a training job (anything with a ``.policy`` attribute, e.g. ``workbench.train(...)``'s
-  ``TrainingJob``) or a run id string, resolved through ``workbench.training.load_run``
-  (imported only when a run id is given);
+  ``TrainingJob``), a loaded run (``.policy()`` method) or a run id string, resolved through
+  ``workbench.tracking.load_run`` (imported only when a run id is given);
 * a callable mapping observations (B, obs_dim) to actions (B,) int / (B, act_dim) float,
   treated as a deterministic policy;
 * an object with ``action_probs(obs) -> (B, n)`` (a stochastic discrete policy, used exactly)
@@ -33,6 +33,7 @@ variance that grows as ``h`` shrinks.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 from typing import Any
@@ -62,12 +63,15 @@ def resolve_policy(obj: Any, name: str = "policy") -> Any:
         OPEError: a run id that cannot be loaded, a job without a trained policy.
     """
     if isinstance(obj, str):
-        try:
-            from ..training import load_run  # lazy: the OPE module imports without it
-        except ImportError as exc:
-            raise OPEError(f"policy {name!r} is given as run id {obj!r}, but the training "
-                           f"engine is not available ({exc}). Fix: pass the trained policy "
-                           "object instead") from None
+        try:  # lazy: the OPE module imports without the training engine / run store
+            from ..tracking import load_run
+        except ImportError:
+            try:
+                from ..training import load_run  # type: ignore[no-redef]
+            except ImportError as exc:
+                raise OPEError(f"policy {name!r} is given as run id {obj!r}, but the run "
+                               f"store is not available ({exc}). Fix: pass the trained "
+                               "policy object instead") from None
         try:
             run = load_run(obj)
         except Exception as exc:
@@ -76,8 +80,10 @@ def resolve_policy(obj: Any, name: str = "policy") -> Any:
     if _is_d3rlpy_algo(obj) or hasattr(obj, "action_probs") or (
             hasattr(obj, "log_prob") and hasattr(obj, "sample")):
         return obj
-    if hasattr(obj, "policy"):  # a TrainingJob, or a loaded run
+    if hasattr(obj, "policy"):  # a TrainingJob (.policy property) or a Run (.policy() method)
         pol = obj.policy
+        if inspect.ismethod(pol):
+            pol = pol()
         if pol is None:
             raise OPEError(f"policy {name!r}: the job has no trained policy yet "
                            f"(status {getattr(obj, 'status', '?')!r}). Fix: wait for it "
