@@ -9,6 +9,12 @@ states::
     DM/FQE = (1/n) sum_i Vhat(s_{i,0}),   Vhat(s) = sum_a pi_e(a|s) Qhat(s, a)  (discrete)
                                           Vhat(s) = Qhat(s, mu(s))            (continuous)
 
+Each target-network sync is one Bellman backup, so ``n_steps / target_update_interval`` backups
+are done (50 with the defaults); after ``k`` backups values cannot exceed
+``(1 - gamma^k) / (1 - gamma) * max reward``, so long horizons (gamma near 1) need more steps or
+more frequent syncs (which are less stable).  FQE also extrapolates to actions the data never
+takes; for policies far from the behaviour policy it can be badly off.
+
 Two deliberate differences from calling ``d3rlpy.ope.FQE(algo=...).fit(...)`` directly:
 
 * The next action comes from the *evaluated* policy (ε-soft greedy, softmax, stochastic or a
