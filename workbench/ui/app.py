@@ -1,113 +1,167 @@
 """The Panel dashboard, shown in a notebook (``wb.Workbench()``) or served (``workbench serve``).
 
-This first version is the Datasets page: the built-in catalog, built on first use,
-with a summary of the chosen dataset.  The UI holds no computation: it calls the
-same helper functions a notebook user calls.
+One :class:`Workbench` per notebook object or browser session holds the five pages
+(:class:`DatasetsPanel`, :class:`DiagnosticsPanel`, :class:`TrainingPanel`,
+:class:`OPEPanel`, :class:`RunsPanel`) around a shared :class:`WorkbenchState`.  The UI holds
+no computation: the pages call the same helper functions a notebook user calls.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-__all__ = ["create_app", "serve", "Workbench"]
+__all__ = ["create_app", "serve", "Workbench", "PAGES"]
+
+#: Tab titles, in order.
+PAGES = ("Datasets", "Diagnostics", "Training", "OPE", "Runs")
+
+_EXTENSION_LOADED = False
 
 
-def _panel():
+def _panel() -> Any:
+    """Panel with the extensions the pages need, JavaScript inlined (works offline)."""
+    global _EXTENSION_LOADED
     import panel as pn
 
-    pn.extension("tabulator", inline=True, notifications=True)
+    if not _EXTENSION_LOADED or not pn.state.served:
+        pn.extension("tabulator", inline=True, notifications=True,
+                     sizing_mode="stretch_width")
+        _EXTENSION_LOADED = True
     return pn
 
 
-class DatasetsPage:
-    """Pick a catalog dataset (built into ``$WORKBENCH_HOME`` on first use) and read its summary."""
-
-    def __init__(self, dataset_roots: Sequence[str | os.PathLike] = ()) -> None:
-        pn = _panel()
-        from ..data import catalog
-
-        self.dataset_roots = [Path(r).resolve() for r in dataset_roots]
-        self.catalog = pn.widgets.Tabulator(catalog.catalog_frame(), disabled=True,
-                                            show_index=False, sizing_mode="stretch_width")
-        self.choice = pn.widgets.Select(label="Dataset", options=catalog.catalog_names())
-        self.load_button = pn.widgets.Button(label="Load", color="primary")
-        self.status = pn.pane.Alert("Pick a dataset and press Load (catalog datasets are built "
-                                    "on first use, about a minute for a family).",
-                                    alert_type="info")
-        self.summary = pn.pane.DataFrame(None, sizing_mode="stretch_width")
-        self.load_button.on_click(self._on_load)
-        self.dataset = None
-
-    def _on_load(self, _event: Any = None) -> None:
-        from ..data.io import load_dataset
-        from ..errors import WorkbenchError
-
-        name = self.choice.value
-        self.load_button.loading = True
-        self.status.object, self.status.alert_type = f"Loading {name} ...", "info"
-        try:
-            self.dataset = load_dataset(name, progress=False)
-        except WorkbenchError as exc:
-            self.status.object, self.status.alert_type = str(exc), "danger"
-            return
-        finally:
-            self.load_button.loading = False
-        import pandas as pd
-        from ..data import catalog
-
-        s = self.dataset.summary()
-        self.summary.object = pd.DataFrame({"value": [str(v) for v in s.values()]},
-                                           index=list(s.keys()))
-        self.catalog.value = catalog.catalog_frame()
-        self.status.object, self.status.alert_type = f"Loaded {name}.", "success"
-
-    def __panel__(self):
-        pn = _panel()
-        return pn.Column("## Datasets", self.catalog,
-                         pn.Row(self.choice, self.load_button), self.status, self.summary,
-                         sizing_mode="stretch_width")
-
-
-def create_app(dataset_roots: Sequence[str | os.PathLike] = ()) -> Any:
-    """Build the dashboard (a Panel template) for one browser session."""
-    pn = _panel()
-    page = DatasetsPage(dataset_roots)
-    template = pn.template.FastListTemplate(title="workbench — offline RL",
-                                            sidebar=[pn.pane.Markdown(
-                                                "**Datasets** · diagnostics, training and OPE "
-                                                "pages arrive with their issues.")],
-                                            main=[pn.panel(page)])
-    return template
-
-
 class Workbench:
-    """The dashboard object for a notebook cell: ``wb.Workbench()`` displays it inline."""
+    """The whole dashboard: display it in a notebook cell, or :meth:`servable` / serve it.
 
-    def __init__(self, dataset_roots: Sequence[str | os.PathLike] = ()) -> None:
-        self.dataset_roots = list(dataset_roots)
-        self._app = None
+    Args:
+        store: the :class:`~workbench.tracking.RunStore` (default: the one under
+            ``$WORKBENCH_HOME``).
+        dataset_roots: directories the Datasets page may load files from; nothing outside is
+            read.  ``None``: the current directory in a notebook (the served app passes the
+            ``--dataset-root`` options, none by default: catalog and collection only).
+        datasets: datasets to start with, ``{name: dataset}``.
+
+    Attributes:
+        state: the shared :class:`~workbench.ui.state.WorkbenchState`.
+        datasets, diagnostics, training, ope, runs: the pages.
+    """
+
+    def __init__(self, store: Any = None, dataset_roots: Sequence[str | os.PathLike] | None = None,
+                 datasets: dict[str, Any] | None = None) -> None:
+        _panel()
+        from .datasets import DatasetsPanel
+        from .diagnostics import DiagnosticsPanel
+        from .ope import OPEPanel
+        from .runs import RunsPanel
+        from .state import WorkbenchState
+        from .training import TrainingPanel
+
+        if dataset_roots is None:
+            dataset_roots = [os.getcwd()]
+        self.state = WorkbenchState(dataset_roots, store=store)
+        for name, ds in (datasets or {}).items():
+            self.state.add_dataset(name, ds)
+        self.datasets = DatasetsPanel(self.state)
+        self.diagnostics = DiagnosticsPanel(self.state)
+        self.training = TrainingPanel(self.state)
+        self.ope = OPEPanel(self.state)
+        self.runs = RunsPanel(self.state)
+        self._tabs: Any = None
+        self._sidebar: Any = None
+
+    # ------------------------------------------------------------------ layout
+    @property
+    def tabs(self) -> Any:
+        """``pn.Tabs`` with one tab per page (only the active tab is rendered)."""
+        if self._tabs is None:
+            pn = _panel()
+            self._tabs = pn.Tabs(*[(t, p) for t, p in zip(PAGES, self.pages)],
+                                 dynamic=True, sizing_mode="stretch_width",
+                                 css_classes=["wb-tabs"])
+        return self._tabs
 
     @property
-    def app(self) -> Any:
-        if self._app is None:
-            pn = _panel()
-            self._app = pn.Column(pn.panel(DatasetsPage(self.dataset_roots)),
-                                  sizing_mode="stretch_width")
-        return self._app
+    def pages(self) -> list[Any]:
+        return [self.datasets, self.diagnostics, self.training, self.ope, self.runs]
 
-    def _repr_mimebundle_(self, include=None, exclude=None):
-        return self.app._repr_mimebundle_(include, exclude)
+    def show_page(self, title: str) -> None:
+        """Switch to the tab titled ``title`` (one of :data:`PAGES`)."""
+        self.tabs.active = PAGES.index(title)
+
+    def sidebar(self) -> Any:
+        """The sidebar: what is loaded, what runs, and where files may come from."""
+        if self._sidebar is None:
+            pn = _panel()
+            from .state import ui_jobs
+
+            def summary(datasets: dict, current: str, version: int) -> str:
+                jobs = ui_jobs()
+                running = sum(1 for j in jobs if j.status in ("queued", "running"))
+                roots = self.state.dataset_roots
+                lines = ["### workbench", "Offline RL: dataset → diagnostics → training → "
+                         "OPE → runs.", "",
+                         f"**Datasets loaded:** {len(datasets)}"]
+                lines += [f"- {'**' + n + '**' if n == current else n}" for n in datasets]
+                lines += ["", f"**Jobs:** {running} running / {len(jobs)} started here",
+                          "", "**Dataset roots:** " + (", ".join(f"`{r}`" for r in roots)
+                                                       if roots else "none (catalog and "
+                                                       "collection only)")]
+                return "\n".join(lines)
+
+            self._sidebar = pn.pane.Markdown(pn.bind(summary, self.state.param.datasets,
+                                                     self.state.param.current,
+                                                     self.state.param.runs_version),
+                                             css_classes=["wb-sidebar"])
+        return self._sidebar
+
+    def __panel__(self) -> Any:
+        pn = _panel()
+        self.training.start_updates()
+        return pn.Row(pn.Column(self.sidebar(), width=240), self.tabs,
+                      sizing_mode="stretch_width")
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
+        return self.__panel__()._repr_mimebundle_(include, exclude)
+
+    def template(self) -> Any:
+        """The served layout: a FastListTemplate with the sidebar and the page tabs."""
+        pn = _panel()
+        self.training.start_updates()
+        # Bootstrap: its resources are bundled (the Fast/Material/Vanilla templates fetch
+        # fonts from Google, which an offline, loopback-only dashboard must not do).
+        return pn.template.BootstrapTemplate(title="workbench — offline RL",
+                                             sidebar=[self.sidebar()], main=[self.tabs],
+                                             sidebar_width=260, header_background="#0072B2")
 
     def servable(self) -> Any:
-        return self.app.servable()
+        return self.template().servable()
+
+    def close(self) -> None:
+        """Stop this dashboard's periodic callbacks and metric subscription (jobs go on)."""
+        self.state.close()
+
+
+def create_app(dataset_roots: Sequence[str | os.PathLike] = (), store: Any = None) -> Any:
+    """Build the dashboard (a Panel template) for one browser session.
+
+    When called inside a served session, closing the tab stops that session's callbacks
+    (``pn.state.on_session_destroyed``), not the training jobs.
+    """
+    pn = _panel()
+    bench = Workbench(store=store, dataset_roots=list(dataset_roots))
+    template = bench.template()
+    template.workbench = bench  # for in-process tests
+    doc = pn.state.curdoc
+    if doc is not None and getattr(doc, "session_context", None) is not None:
+        pn.state.on_session_destroyed(lambda _ctx: bench.close())
+    return template
 
 
 def serve(port: int = 5006, address: str = "127.0.0.1",
           dataset_roots: Sequence[str | os.PathLike] = (), basic_auth: str | None = None,
-          show: bool = False, threaded: bool = False) -> Any:
+          show: bool = False, threaded: bool = False, **server_kwargs: Any) -> Any:
     """Serve the dashboard (blocking unless ``threaded``); same as ``workbench serve``.
 
     Binds ``address`` (loopback by default) and accepts websocket connections only from
@@ -116,19 +170,22 @@ def serve(port: int = 5006, address: str = "127.0.0.1",
     Args:
         port: TCP port (0 picks a free one).
         address: interface to bind.
-        dataset_roots: directories the UI may read dataset files from.
+        dataset_roots: directories the UI may read dataset files from (nothing else).
         basic_auth: a password, or a path to a JSON file of users, passed to Panel.
         show: open a browser tab.
         threaded: run the server in a background thread and return it.
+        **server_kwargs: passed to ``pn.serve`` (e.g. ``unused_session_lifetime``).
     """
     pn = _panel()
+    roots = [str(r) for r in dataset_roots]
     origins = [f"{address}:{port}"]
     if address in ("127.0.0.1", "::1"):
         origins.append(f"localhost:{port}")
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"check_unused_sessions": 2000, "unused_session_lifetime": 10000}
     if basic_auth:
         kwargs["basic_auth"] = basic_auth
         kwargs["cookie_secret"] = os.environ.get("WORKBENCH_COOKIE_SECRET") or os.urandom(16).hex()
-    return pn.serve({"/": lambda: create_app(dataset_roots)}, port=port, address=address,
+    kwargs.update(server_kwargs)
+    return pn.serve({"/": lambda: create_app(roots)}, port=port, address=address,
                     websocket_origin=origins, show=show, threaded=threaded,
                     title="workbench", **kwargs)

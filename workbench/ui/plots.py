@@ -21,7 +21,9 @@ if TYPE_CHECKING:  # pragma: no cover
     import holoviews as hv
     import pandas as pd
 
-__all__ = ["tq_saco_map", "return_histogram", "length_histogram"]
+__all__ = ["tq_saco_map", "return_histogram", "length_histogram", "episode_returns",
+           "episode_plot", "action_distribution", "state_coverage", "learning_curves",
+           "aggregate_curves", "ope_estimates"]
 
 #: Okabe–Ito colours (colour-blind safe), cycled over datasets.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442",
@@ -129,3 +131,233 @@ def length_histogram(frame: pd.DataFrame, *, by: str = "dataset", bins: int = 30
                      title: str = "Episode lengths") -> hv.Overlay:
     """Histogram of finished-episode lengths (``length`` column); see :func:`return_histogram`."""
     return _histogram(frame, "length", by, bins, "episode length (steps)", title)
+
+
+# ---------------------------------------------------------------------------- datasets
+def _empty(hv: Any, title: str, xlabel: str = "x", ylabel: str = "y") -> Any:
+    return hv.Curve([], kdims=[hv.Dimension("x", label=xlabel)],
+                    vdims=[hv.Dimension("y", label=ylabel)]).opts(
+        title=title, width=520, height=320, show_grid=True)
+
+
+def episode_returns(frame: pd.DataFrame, *, title: str = "Per-episode returns") -> hv.Overlay:
+    """Return of each episode against its index (finished episodes in colour, others grey).
+
+    ``frame``: :func:`workbench.diagnostics.episode_frame` rows (``episode``, ``return``,
+    ``length``; ``finished`` optional).  Hover shows the episode, its return and length.
+
+    Raises:
+        DiagnosticsError: a required column is missing.
+    """
+    hv = _hv()
+    missing = [c for c in ("episode", "return", "length") if c not in frame.columns]
+    if missing:
+        raise DiagnosticsError(f"episode_returns needs columns {missing} (use episode_frame)")
+    data = frame[["episode", "return", "length"]].copy()
+    data["finished"] = frame["finished"].astype(bool) if "finished" in frame.columns else True
+    data["status"] = np.where(data["finished"], "finished", "unfinished")
+    pts = hv.Points(data, kdims=["episode", "return"], vdims=["length", "status"]).opts(
+        color=hv.dim("status").categorize({"finished": PALETTE[0], "unfinished": "#999999"}),
+        size=5, tools=["hover", "tap"], width=520, height=320, show_grid=True, title=title)
+    return hv.Overlay([pts]).opts(title=title)
+
+
+def episode_plot(frame: pd.DataFrame, *, title: str = "Episode") -> hv.Layout:
+    """One episode's observations, actions and rewards against the step, one panel each.
+
+    ``frame``: one row per step ``t`` with a ``step`` column, observation columns named
+    ``obs_*`` (``T+1`` rows: the final observation has NaN action and reward), action
+    columns ``act_*`` and ``reward``.
+
+    Returns:
+        ``hv.Layout`` of three overlays (observations, actions, rewards), one column.
+
+    Raises:
+        DiagnosticsError: no ``step`` column or no observation column.
+    """
+    hv = _hv()
+    if "step" not in frame.columns:
+        raise DiagnosticsError("episode_plot needs a 'step' column")
+    obs = [c for c in frame.columns if str(c).startswith("obs_")]
+    act = [c for c in frame.columns if str(c).startswith("act_")]
+    if not obs:
+        raise DiagnosticsError("episode_plot needs observation columns named obs_*")
+
+    def overlay(cols: list[str], name: str, step_plot: bool = False) -> Any:
+        curves = []
+        for i, c in enumerate(cols):
+            d = frame[["step", c]].dropna()
+            el = hv.Curve(d, kdims=["step"], vdims=[hv.Dimension(c, label=name)], label=c)
+            curves.append(el.opts(color=PALETTE[i % len(PALETTE)], tools=["hover"],
+                                  interpolation="steps-post" if step_plot else "linear"))
+        if not curves:
+            return _empty(hv, name, "step", name)
+        return hv.Overlay(curves).opts(title=f"{title}: {name}", width=620, height=220,
+                                       show_grid=True, legend_position="right",
+                                       show_legend=len(curves) > 1)
+
+    rew = ["reward"] if "reward" in frame.columns else []
+    return hv.Layout([overlay(obs, "observations"), overlay(act, "actions", True),
+                      overlay(rew, "reward", True)]).cols(1)
+
+
+def action_distribution(frame: pd.DataFrame, *, title: str = "Action distribution") -> Any:
+    """The behaviour's action distribution.
+
+    ``frame``: either discrete counts — columns ``action`` and ``count`` (``hv.Bars``; the
+    hover adds ``probability`` when present) — or continuous samples — columns
+    ``dimension`` and ``value`` (one overlaid histogram per action dimension).
+
+    Raises:
+        DiagnosticsError: neither layout.
+    """
+    hv = _hv()
+    if {"action", "count"} <= set(frame.columns):
+        data = frame.copy()
+        data["action"] = data["action"].astype(str)
+        vdims = ["count"] + (["probability"] if "probability" in data.columns else [])
+        return hv.Bars(data, kdims=["action"], vdims=vdims).opts(
+            color=PALETTE[0], tools=["hover"], width=520, height=320, title=title,
+            show_grid=True)
+    if {"dimension", "value"} <= set(frame.columns):
+        values = frame["value"].astype(float).to_numpy()
+        if len(values) == 0:
+            raise DiagnosticsError("no actions to plot")
+        edges = np.histogram_bin_edges(values, bins=40)
+        hists = []
+        for i, (dim, g) in enumerate(frame.groupby("dimension", sort=True)):
+            counts, _ = np.histogram(g["value"].astype(float).to_numpy(), bins=edges)
+            hists.append(hv.Histogram((edges, counts), kdims=["action"], vdims=["count"],
+                                      label=str(dim)).opts(
+                fill_color=PALETTE[i % len(PALETTE)], fill_alpha=0.5, line_alpha=0.6))
+        return hv.Overlay(hists).opts(title=title, width=520, height=320,
+                                      show_legend=len(hists) > 1)
+    raise DiagnosticsError("action_distribution needs columns (action, count) or "
+                           "(dimension, value)")
+
+
+def state_coverage(frame: pd.DataFrame, x: str, y: str, *, gridsize: int = 40,
+                   title: str = "State coverage") -> Any:
+    """2-D density of visited states on two axes (raw observation axes or a projection).
+
+    ``frame``: one row per (sampled) state with columns ``x`` and ``y``.  Returns
+    ``hv.HexTiles`` (log colour scale) — or an empty curve when ``frame`` has no rows.
+
+    Raises:
+        DiagnosticsError: ``x`` or ``y`` is not a column.
+    """
+    hv = _hv()
+    missing = [c for c in (x, y) if c not in frame.columns]
+    if missing:
+        raise DiagnosticsError(f"state_coverage: no column(s) {missing}")
+    if frame.empty:
+        return _empty(hv, title, x, y)
+    data = frame[[x, y]].astype(float)
+    return hv.HexTiles(data, kdims=[x, y]).opts(
+        gridsize=gridsize, cmap="viridis", logz=True, colorbar=True, tools=["hover"],
+        width=520, height=420, title=title, min_count=1)
+
+
+# ---------------------------------------------------------------------------- training
+def learning_curves(frame: pd.DataFrame, metric: str, *, by: str = "run_id",
+                    title: str | None = None) -> Any:
+    """One curve per ``by`` value of ``metric`` against the step.
+
+    ``frame``: tidy metric rows (``run_id, step, name, value`` and optionally
+    ``wall_time``), e.g. :meth:`TrainingJob.metrics` or the metric stream.  Rows of other
+    metrics are ignored; an empty selection gives an empty (but renderable) curve.
+
+    Returns:
+        ``hv.NdOverlay`` of ``hv.Curve`` keyed by ``by`` (hover: step, value, wall time).
+    """
+    hv = _hv()
+    title = title or metric
+    need = [c for c in ("step", "name", "value") if c not in frame.columns]
+    if need:
+        raise DiagnosticsError(f"learning_curves needs columns {need}")
+    vdims = ["value"] + (["wall_time"] if "wall_time" in frame.columns else [])
+    sel = frame[frame["name"] == metric]
+    opts = {"width": 620, "height": 360, "show_grid": True, "tools": ["hover"],
+            "xlabel": "gradient step", "ylabel": metric}
+    if sel.empty or by not in sel.columns:
+        empty = pd_empty(["step", *vdims])
+        return hv.NdOverlay({"": hv.Curve(empty, kdims=["step"], vdims=vdims).opts(**opts)},
+                            kdims=[by]).opts(title=title)
+    curves = {}
+    for i, (key, g) in enumerate(sel.groupby(by, sort=False)):
+        g = g.sort_values("step")
+        curves[str(key)] = hv.Curve(g[["step", *vdims]], kdims=["step"], vdims=vdims).opts(
+            color=PALETTE[i % len(PALETTE)], **opts)
+    return hv.NdOverlay(curves, kdims=[by]).opts(title=title, legend_position="right")
+
+
+def pd_empty(columns: list[str]) -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
+
+
+def aggregate_curves(frame: pd.DataFrame, *, title: str = "Across seeds") -> Any:
+    """Mean and IQM across seeds with the IQM's bootstrap confidence band, per group.
+
+    ``frame``: one row per (``group``, ``step``) with ``mean``, ``iqm``, ``ci_low``,
+    ``ci_high`` (and ``n_runs``), e.g. :func:`workbench.ui.training.seed_aggregate`.
+    The band is the IQM's stratified-bootstrap interval (Agarwal et al., 2021); the IQM is
+    solid, the mean dashed.
+    """
+    hv = _hv()
+    need = [c for c in ("group", "step", "mean", "iqm", "ci_low", "ci_high")
+            if c not in frame.columns]
+    if need:
+        raise DiagnosticsError(f"aggregate_curves needs columns {need}")
+    if frame.empty:
+        return _empty(hv, title, "gradient step", "value")
+    els = []
+    for i, (g, d) in enumerate(frame.groupby("group", sort=False)):
+        d = d.sort_values("step")
+        c = PALETTE[i % len(PALETTE)]
+        els.append(hv.Area(d, kdims=["step"], vdims=["ci_low", "ci_high"],
+                           label=f"{g} IQM 95% CI").opts(color=c, alpha=0.2, line_alpha=0))
+        els.append(hv.Curve(d, kdims=["step"], vdims=["iqm", "n_runs"] if "n_runs" in d
+                            else ["iqm"], label=f"{g} IQM").opts(color=c, line_width=2,
+                                                                tools=["hover"]))
+        els.append(hv.Curve(d, kdims=["step"], vdims=["mean"], label=f"{g} mean").opts(
+            color=c, line_dash="dashed"))
+    return hv.Overlay(els).opts(title=title, width=620, height=360, show_grid=True,
+                                legend_position="right", xlabel="gradient step")
+
+
+# ---------------------------------------------------------------------------- OPE
+def ope_estimates(frame: pd.DataFrame, *, title: str = "OPE estimates") -> Any:
+    """Each (policy, estimator) estimate with its confidence interval; the simulator's true
+    value (when the frame has ``true_value``) as a red cross per policy.
+
+    ``frame``: :func:`workbench.evaluate_ope` output (``policy, estimator, estimate,
+    ci_low, ci_high`` and optionally ``true_value``).  Horizontal: one row per pair.
+    """
+    hv = _hv()
+    need = [c for c in ("policy", "estimator", "estimate", "ci_low", "ci_high")
+            if c not in frame.columns]
+    if need:
+        raise DiagnosticsError(f"ope_estimates needs columns {need}")
+    if frame.empty:
+        return _empty(hv, title, "policy", "estimate")
+    d = frame.copy()
+    d["pair"] = d["policy"].astype(str) + " · " + d["estimator"].astype(str)
+    lo = (d["estimate"] - d["ci_low"]).fillna(0.0).clip(lower=0)
+    hi = (d["ci_high"] - d["estimate"]).fillna(0.0).clip(lower=0)
+    d["neg"], d["pos"] = lo, hi
+    height = max(240, 28 * len(d) + 80)
+    bars = hv.ErrorBars(d, kdims=["pair"], vdims=["estimate", "neg", "pos"]).opts(
+        line_width=2)
+    pts = hv.Scatter(d, kdims=["pair"], vdims=["estimate", "ci_low", "ci_high", "estimator"]
+                     ).opts(color=hv.dim("estimator").categorize(
+                         {e: PALETTE[i % len(PALETTE)] for i, e in
+                          enumerate(d["estimator"].unique())}), size=9, tools=["hover"])
+    els = [bars, pts]
+    if "true_value" in d.columns and d["true_value"].notna().any():
+        els.append(hv.Scatter(d.dropna(subset=["true_value"]), kdims=["pair"],
+                              vdims=["true_value"], label="true value").opts(
+            color="#D55E00", marker="x", size=12, line_width=3, tools=["hover"]))
+    return hv.Overlay(els).opts(title=title, invert_axes=True, width=620, height=height,
+                                show_grid=True, xlabel="", ylabel="estimated value")

@@ -1,0 +1,334 @@
+"""Datasets page: the built-in catalog, files under the allowed roots, collection from an
+environment, a summary and an episode browser."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import pandas as pd
+import panel as pn
+import param
+
+from ..errors import WorkbenchError
+from . import _frames, plots
+from .state import WorkbenchState, files_under, resolve_under_roots
+
+__all__ = ["DatasetsPanel", "SCHEMES"]
+
+SCHEMES = ("random", "expert", "noisy", "mixed", "replay")
+
+# ---------------------------------------------------------------------------- collect progress
+# ``workbench.data.collect`` reports progress with tqdm only.  While the dashboard collects, a
+# thread-local sink receives the bar's counts instead (other threads keep their tqdm bars).
+_progress = threading.local()
+
+
+def _install_collect_progress() -> None:
+    from ..data import collect as mod
+
+    orig = getattr(mod, "_bar", None)
+    if orig is None or getattr(orig, "_wb_ui", False):
+        return
+
+    class _Proxy:
+        def __init__(self, bar: Any, sink: Any, total: int, desc: str) -> None:
+            self._bar, self._sink, self.total, self.desc, self.n = bar, sink, total, desc, 0
+            sink(desc, 0, total)
+
+        def update(self, k: int = 1) -> None:
+            self.n += int(k)
+            self._sink(self.desc, self.n, self.total)
+
+        def __enter__(self) -> _Proxy:
+            self._bar.__enter__()
+            return self
+
+        def __exit__(self, *exc: Any) -> Any:
+            return self._bar.__exit__(*exc)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._bar, name)
+
+    def bar(total: int, desc: str, progress: bool) -> Any:
+        sink = getattr(_progress, "sink", None)
+        if sink is None:
+            return orig(total, desc, progress)
+        return _Proxy(orig(total, desc, False), sink, total, desc)
+
+    bar._wb_ui = True  # type: ignore[attr-defined]
+    mod._bar = bar
+
+
+def _collect_with_progress(sink: Any, **kwargs: Any) -> Any:
+    from ..data.collect import collect
+
+    _install_collect_progress()
+    _progress.sink = sink
+    try:
+        return collect(progress=False, **kwargs)
+    finally:
+        _progress.sink = None
+
+
+class DatasetsPanel(pn.viewable.Viewer):
+    """Load datasets (catalog, allowed files, collection) and browse them.
+
+    Programmatic use (notebooks, tests): :meth:`load` and :meth:`collect` do the same as the
+    buttons, synchronously.
+
+    Args:
+        state: the dashboard's shared :class:`WorkbenchState` (a new one by default).
+        dataset_roots: with no ``state``: directories files may be loaded from.
+    """
+
+    episode = param.Integer(default=0, bounds=(0, None))
+
+    def __init__(self, state: WorkbenchState | None = None, *, dataset_roots: Any = (),
+                 **params: Any) -> None:
+        super().__init__(**params)
+        from ..data import catalog
+
+        self.state = state or WorkbenchState(dataset_roots)
+        roots = self.state.dataset_roots
+        # -- sources
+        self.catalog_select = pn.widgets.Select(label="Catalog dataset",
+                                                options=catalog.catalog_names(),
+                                                css_classes=["wb-catalog-select"], width=220)
+        self.catalog_button = pn.widgets.Button(label="Load catalog dataset", color="primary",
+                                                css_classes=["wb-load-catalog"])
+        self.path_input = pn.widgets.TextInput(
+            label="File path" + ("" if roots else " (no --dataset-root configured)"),
+            placeholder=str(roots[0]) + "/…" if roots else "start with --dataset-root DIR",
+            css_classes=["wb-path-input"], width=320)
+        self.file_select = pn.widgets.Select(label="Files under the dataset roots", options=[],
+                                             width=320)
+        self.file_button = pn.widgets.Button(label="Load file", color="primary",
+                                             css_classes=["wb-load-file"])
+        self.env_input = pn.widgets.TextInput(label="Environment", value="CartPole-v1",
+                                              width=160)
+        self.scheme_select = pn.widgets.Select(label="Behaviour", options=list(SCHEMES),
+                                               width=110)
+        self.steps_input = pn.widgets.IntInput(label="Steps", value=5000, start=100,
+                                               step=1000, width=110)
+        self.seed_input = pn.widgets.IntInput(label="Seed", value=0, start=0, width=80)
+        self.collect_button = pn.widgets.Button(label="Collect", color="primary",
+                                                css_classes=["wb-collect"])
+        self.progress = pn.indicators.Progress(value=0, max=100, visible=False, width=320)
+        self.progress_text = pn.pane.Str("", visible=False)
+        self.status = pn.pane.Alert("Pick a catalog dataset and press *Load catalog dataset* "
+                                    "(a catalog family is built on first use, about a minute).",
+                                    alert_type="info", css_classes=["wb-datasets-status"])
+        # -- the loaded datasets
+        self.current_select = pn.widgets.Select(label="Loaded datasets", options=[],
+                                                css_classes=["wb-current-dataset"], width=260)
+        self.summary = pn.widgets.Tabulator(pd.DataFrame(), disabled=True, show_index=False,
+                                            width=360, height=380, css_classes=["wb-summary"])
+        self.returns_pane = pn.pane.HoloViews(None, css_classes=["wb-episode-returns"])
+        self.episode_input = pn.widgets.IntInput.from_param(self.param.episode, label="Episode",
+                                                            width=120)
+        self.episode_pane = pn.pane.HoloViews(None)
+        self.catalog_table = pn.widgets.Tabulator(catalog.catalog_frame(), disabled=True,
+                                                  show_index=False, sizing_mode="stretch_width",
+                                                  height=260)
+        # -- wiring
+        self.catalog_button.on_click(self._on_catalog)
+        self.file_button.on_click(self._on_file)
+        self.collect_button.on_click(self._on_collect)
+        self.file_select.param.watch(lambda e: setattr(self.path_input, "value", e.new or ""),
+                                     "value")
+        self.current_select.param.watch(self._on_current, "value")
+        self.state.param.watch(self._sync_loaded, ["datasets", "current"])
+        self._collect_info: dict[str, Any] = {}
+        self.refresh_files()
+        self._sync_loaded()
+
+    # ------------------------------------------------------------------ actions
+    def refresh_files(self) -> None:
+        """List dataset files under the roots in the file picker."""
+        files = files_under(self.state.dataset_roots) if self.state.dataset_roots else []
+        self.file_select.options = {"(choose a file)": "", **{f: f for f in files}}
+        self.file_select.disabled = self.file_button.disabled = not self.state.dataset_roots
+        self.path_input.disabled = not self.state.dataset_roots
+
+    def _say(self, text: str, kind: str = "info") -> None:
+        self.status.object, self.status.alert_type = text, kind
+
+    def load(self, source: str | None = None) -> Any:
+        """Load a catalog name, or a path under the dataset roots; returns the dataset.
+
+        A path outside the roots is refused (message on the page, ``None`` returned).
+        """
+        source = source if source is not None else self.catalog_select.value
+        try:
+            ds, name = self._read(source)
+        except WorkbenchError as exc:
+            self._say(str(exc), "danger")
+            return None
+        return self._loaded(name, ds, 0.0)
+
+    def _read(self, source: str) -> tuple[Any, str]:
+        from ..data import catalog
+        from ..data.io import load_dataset
+
+        if source in catalog.catalog_names():
+            return load_dataset(source, progress=False), source
+        path = resolve_under_roots(source, self.state.dataset_roots)
+        ds = load_dataset(path, progress=False)
+        return ds, ds.name if ds.name and ds.name not in self.state.datasets else path.name
+
+    def _loaded(self, name: str, ds: Any, seconds: float) -> Any:
+        self.state.add_dataset(name, ds)
+        self._say(f"Loaded **{name}**: {ds.n_episodes:,} episodes, {ds.n_transitions:,} "
+                  f"transitions" + (f" ({seconds:.1f} s)." if seconds else "."), "success")
+        from ..data import catalog
+
+        self.catalog_table.value = catalog.catalog_frame()
+        return ds
+
+    async def _run_load(self, source: str, button: Any) -> None:
+        button.loading = True
+        self._say(f"Loading {source} …")
+        t0 = time.perf_counter()
+        try:
+            ds, name = await asyncio.to_thread(self._read, source)
+        except WorkbenchError as exc:
+            self._say(str(exc), "danger")
+            return
+        except Exception as exc:  # never leave the button spinning
+            self._say(f"{type(exc).__name__}: {exc}", "danger")
+            return
+        finally:
+            button.loading = False
+        self._loaded(name, ds, time.perf_counter() - t0)
+
+    async def _on_catalog(self, _event: Any = None) -> None:
+        await self._run_load(self.catalog_select.value, self.catalog_button)
+
+    async def _on_file(self, _event: Any = None) -> None:
+        source = (self.path_input.value or "").strip()
+        try:  # refuse outside paths before any work, with a message
+            resolve_under_roots(source, self.state.dataset_roots)
+        except WorkbenchError as exc:
+            self._say(f"Refused: {exc}", "danger")
+            return
+        await self._run_load(source, self.file_button)
+
+    def _collect_kwargs(self) -> dict[str, Any]:
+        return {"env_id": self.env_input.value.strip(), "policy": self.scheme_select.value,
+                "n_steps": int(self.steps_input.value), "seed": int(self.seed_input.value)}
+
+    def collect(self, env_id: str | None = None, policy: str | None = None,
+                n_steps: int | None = None, seed: int | None = None) -> Any:
+        """Collect a dataset (as the *Collect* button does), add it and return it."""
+        kw = self._collect_kwargs()
+        kw.update({k: v for k, v in {"env_id": env_id, "policy": policy, "n_steps": n_steps,
+                                     "seed": seed}.items() if v is not None})
+        try:
+            ds = _collect_with_progress(self._sink, **kw)
+        except WorkbenchError as exc:
+            self._say(str(exc), "danger")
+            return None
+        return self._loaded(self._collect_name(kw), ds, 0.0)
+
+    @staticmethod
+    def _collect_name(kw: dict[str, Any]) -> str:
+        return f"{kw['env_id']}-{kw['policy']}-{kw['n_steps']}-s{kw['seed']}"
+
+    def _sink(self, desc: str, n: int, total: int) -> None:
+        self._collect_info = {"desc": desc, "n": n, "total": total}
+
+    def _show_progress(self) -> None:
+        info = self._collect_info
+        if info:
+            self.progress.value = int(100 * info["n"] / max(1, info["total"]))
+            self.progress_text.object = f"{info['desc']}: {info['n']:,} / {info['total']:,} steps"
+
+    async def _on_collect(self, _event: Any = None) -> None:
+        kw = self._collect_kwargs()
+        self.collect_button.loading = True
+        self.progress.visible = self.progress_text.visible = True
+        self.progress.value, self._collect_info = 0, {}
+        self._say(f"Collecting {kw['n_steps']:,} steps of {kw['env_id']} ({kw['policy']}) …")
+        cb = pn.state.add_periodic_callback(self._show_progress, period=300)
+        t0 = time.perf_counter()
+        try:
+            ds = await asyncio.to_thread(_collect_with_progress, self._sink, **kw)
+        except WorkbenchError as exc:
+            self._say(str(exc), "danger")
+            return
+        except Exception as exc:
+            self._say(f"{type(exc).__name__}: {exc}", "danger")
+            return
+        finally:
+            cb.stop()
+            self.collect_button.loading = False
+            self.progress.visible = self.progress_text.visible = False
+        self._loaded(self._collect_name(kw), ds, time.perf_counter() - t0)
+
+    # ------------------------------------------------------------------ views
+    def _sync_loaded(self, *_: Any) -> None:
+        names = list(self.state.datasets)
+        self.current_select.options = names
+        if self.state.current in names and self.current_select.value != self.state.current:
+            self.current_select.value = self.state.current
+        self._render()
+
+    def _on_current(self, event: Any) -> None:
+        if event.new and event.new != self.state.current:
+            self.state.current = event.new
+
+    @property
+    def dataset(self) -> Any:
+        """The current dataset (or ``None``)."""
+        return self.state.datasets.get(self.state.current)
+
+    def _render(self) -> None:
+        ds = self.dataset
+        if ds is None:
+            return
+        s = ds.summary()
+        self.summary.value = pd.DataFrame({"field": list(s), "value": [str(v) for v in
+                                                                        s.values()]})
+        from ..diagnostics import episode_frame
+
+        self.returns_pane.object = plots.episode_returns(episode_frame(ds))
+        self.param.episode.bounds = (0, max(0, ds.n_episodes - 1))
+        if self.episode > ds.n_episodes - 1:
+            self.episode = 0
+        self._render_episode()
+
+    @param.depends("episode", watch=True)
+    def _render_episode(self) -> None:
+        ds = self.dataset
+        if ds is None:
+            return
+        i = min(self.episode, ds.n_episodes - 1)
+        self.episode_pane.object = plots.episode_plot(_frames.episode_steps(ds, i),
+                                                      title=f"{ds.name} episode {i}")
+
+    def __panel__(self) -> Any:
+        roots = self.state.dataset_roots
+        files_help = ("Files under: " + ", ".join(f"`{r}`" for r in roots)) if roots else \
+            "File loading is off: start the dashboard with `--dataset-root DIR`."
+        sources = pn.Row(
+            pn.Card(self.catalog_select, self.catalog_button, title="Catalog", collapsible=False,
+                    width=260),
+            pn.Card(pn.pane.Markdown(files_help), self.file_select, self.path_input,
+                    self.file_button, title="File", collapsible=False, width=360),
+            pn.Card(pn.Row(self.env_input, self.scheme_select),
+                    pn.Row(self.steps_input, self.seed_input), self.collect_button,
+                    title="Collect from an environment", collapsible=False, width=400))
+        return pn.Column(
+            "## Datasets", sources, self.status, self.progress_text, self.progress,
+            self.current_select,
+            pn.Row(self.summary, self.returns_pane),
+            pn.Row(self.episode_input, pn.pane.Markdown("Episode browser: pick an episode "
+                                                        "to see its observations, actions "
+                                                        "and rewards.")),
+            self.episode_pane,
+            pn.Card(self.catalog_table, title="The built-in catalog", collapsed=True,
+                    sizing_mode="stretch_width"),
+            sizing_mode="stretch_width")

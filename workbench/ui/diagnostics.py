@@ -1,0 +1,195 @@
+"""Diagnostics page: the report of the current dataset, its distributions and coverage, and
+the TQ–SACo map of every loaded dataset."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pandas as pd
+import panel as pn
+
+from ..errors import WorkbenchError
+from . import _frames, plots
+from .state import WorkbenchState
+
+__all__ = ["DiagnosticsPanel"]
+
+PCA = "PCA (first two components)"
+
+
+class DiagnosticsPanel(pn.viewable.Viewer):
+    """TQ, SACo and the rest of :func:`workbench.diagnose` for the loaded datasets.
+
+    The report of each dataset is computed once (against its catalog family's replay
+    dataset when it has one) and cached in the shared state.
+
+    Args:
+        state: the shared :class:`WorkbenchState`; or pass ``datasets={name: ds}``.
+    """
+
+    def __init__(self, state: WorkbenchState | None = None, *, datasets: dict | None = None,
+                 **params: Any) -> None:
+        super().__init__(**params)
+        self.state = state or WorkbenchState()
+        for name, ds in (datasets or {}).items():
+            self.state.add_dataset(name, ds)
+        self.dataset_select = pn.widgets.Select(label="Dataset", options=[], width=260,
+                                                css_classes=["wb-diag-dataset"])
+        self.status = pn.pane.Alert("Load a dataset on the Datasets page.", alert_type="info",
+                                    css_classes=["wb-diag-status"])
+        self.report_table = pn.widgets.Tabulator(pd.DataFrame(), disabled=True,
+                                                 show_index=False, groupby=["section"],
+                                                 width=520, height=420,
+                                                 css_classes=["wb-report"])
+        self.returns_pane = pn.pane.HoloViews(None)
+        self.lengths_pane = pn.pane.HoloViews(None)
+        self.actions_pane = pn.pane.HoloViews(None)
+        self.x_select = pn.widgets.Select(label="x axis", options=[], width=120)
+        self.y_select = pn.widgets.Select(label="y axis", options=[], width=120)
+        self.view_select = pn.widgets.RadioButtonGroup(options={"two axes": "axes", PCA: "pca"},
+                                                       value="axes")
+        self.coverage_pane = pn.pane.HoloViews(None)
+        self.map_pane = pn.pane.HoloViews(None, css_classes=["wb-tq-saco"])
+        self.map_note = pn.pane.Markdown("")
+        self.dataset_select.param.watch(self._on_select, "value")
+        for w in (self.x_select, self.y_select, self.view_select):
+            w.param.watch(lambda e: self._render_coverage(), "value")
+        self.state.param.watch(self._sync, ["datasets", "current"])
+        self._sync()
+
+    # ------------------------------------------------------------------ state
+    def _sync(self, *_: Any) -> None:
+        names = list(self.state.datasets)
+        self.dataset_select.options = names
+        if self.state.current in names:
+            if self.dataset_select.value != self.state.current:
+                self.dataset_select.value = self.state.current  # triggers _on_select
+            elif self.report is None or self._shown != self.state.current:
+                self.refresh()
+
+    def _on_select(self, event: Any) -> None:
+        if event.new:
+            if event.new != self.state.current:
+                self.state.current = event.new
+            self._schedule()
+
+    def _schedule(self) -> None:
+        """Compute in a worker thread when an event loop runs (served / notebook UI)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None:
+            self.refresh()
+        else:
+            loop.create_task(self._refresh_async())
+
+    _shown: str | None = None
+    report: Any = None
+
+    def _compute(self, name: str) -> tuple[Any, pd.DataFrame]:
+        rep = self.state.report(name)
+        frame = self._map_frame()
+        return rep, frame
+
+    def _map_frame(self) -> pd.DataFrame:
+        rows = []
+        for n in list(self.state.datasets):
+            try:
+                rows.append(self.state.report(n).to_frame())
+            except WorkbenchError:
+                continue
+        return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+
+    def refresh(self) -> Any:
+        """Compute (or reuse) the report of the selected dataset and redraw everything."""
+        name = self.dataset_select.value
+        if not name:
+            return None
+        try:
+            rep, frame = self._compute(name)
+        except WorkbenchError as exc:
+            self.status.object, self.status.alert_type = str(exc), "danger"
+            return None
+        self._show(name, rep, frame)
+        return rep
+
+    async def _refresh_async(self) -> None:
+        name = self.dataset_select.value
+        if not name:
+            return
+        self.status.object, self.status.alert_type = f"Diagnosing {name} …", "info"
+        try:
+            rep, frame = await asyncio.to_thread(self._compute, name)
+        except WorkbenchError as exc:
+            self.status.object, self.status.alert_type = str(exc), "danger"
+            return
+        except Exception as exc:
+            self.status.object, self.status.alert_type = f"{type(exc).__name__}: {exc}", "danger"
+            return
+        if name == self.dataset_select.value:
+            self._show(name, rep, frame)
+
+    # ------------------------------------------------------------------ rendering
+    def _show(self, name: str, rep: Any, map_frame: pd.DataFrame) -> None:
+        from ..diagnostics import episode_frame
+
+        ds = self.state.datasets[name]
+        self.report, self._shown = rep, name
+        self.report_table.value = _frames.report_table(rep)
+        ep = episode_frame(ds).assign(dataset=name)
+        self.returns_pane.object = plots.return_histogram(ep, title=f"Episode returns: {name}")
+        self.lengths_pane.object = plots.length_histogram(ep, title=f"Episode lengths: {name}")
+        self.actions_pane.object = plots.action_distribution(
+            _frames.action_frame(ds, getattr(rep, "actions", None)
+                                 if ds.is_discrete else None),
+            title=f"Action distribution: {name}")
+        axes = _frames.state_axes(ds)
+        self._quiet = True
+        try:
+            self.x_select.options, self.y_select.options = axes, axes
+            if self.x_select.value not in axes:
+                self.x_select.value = axes[0]
+            if self.y_select.value not in axes:
+                self.y_select.value = axes[min(1, len(axes) - 1)]
+        finally:
+            self._quiet = False
+        self._render_coverage()
+        self._render_map(map_frame)
+        tq = "n/a" if rep.tq is None else f"{rep.tq:.3f}"
+        saco = "n/a" if rep.saco is None else f"{rep.saco:.3f}"
+        self.status.object = f"**{name}**: TQ {tq}, SACo {saco}."
+        self.status.alert_type = "success"
+
+    def _render_coverage(self) -> None:
+        name = self._shown
+        if getattr(self, "_quiet", False) or not name or name not in self.state.datasets:
+            return
+        ds = self.state.datasets[name]
+        pca = self.view_select.value == "pca"
+        self.x_select.disabled = self.y_select.disabled = pca
+        frame, x, y = _frames.state_frame(ds, self.x_select.value, self.y_select.value, pca=pca)
+        self.coverage_pane.object = plots.state_coverage(frame, x, y,
+                                                         title=f"State coverage: {name}")
+
+    def _render_map(self, frame: pd.DataFrame) -> None:
+        try:
+            self.map_pane.object = plots.tq_saco_map(frame, title="TQ vs SACo (loaded datasets)")
+            missing = sorted(set(frame["dataset"]) - set(frame.dropna(subset=["tq", "saco"])
+                                                         ["dataset"]))
+            self.map_note.object = ("" if not missing else "Not on the map (no TQ references "
+                                    "or coverage reference): " + ", ".join(missing))
+        except WorkbenchError as exc:
+            self.map_pane.object = None
+            self.map_note.object = f"TQ–SACo map: {exc}"
+
+    def __panel__(self) -> Any:
+        return pn.Column(
+            "## Diagnostics", self.dataset_select, self.status,
+            pn.Row(self.report_table, pn.Column(self.map_pane, self.map_note)),
+            pn.Row(self.returns_pane, self.lengths_pane),
+            pn.Row(self.actions_pane,
+                   pn.Column(pn.Row(self.view_select, self.x_select, self.y_select),
+                             self.coverage_pane)),
+            sizing_mode="stretch_width")

@@ -1,0 +1,419 @@
+"""Training page: start jobs, follow them in a table, watch live learning curves.
+
+Live updates follow DESIGN.md §4: training workers publish metric rows to
+:func:`workbench.training.metric_stream`; this page holds one
+:class:`~workbench.training.stream.Subscription` per session and a per-session periodic
+callback (:meth:`TrainingPanel.pump`) drains it and sends one batch to a
+``hv.streams.Buffer`` (``length`` 1,000,000) that feeds the curves.  Closing the browser tab
+stops the callback and the subscription — never the jobs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import holoviews as hv
+import numpy as np
+import pandas as pd
+import panel as pn
+import param
+
+from ..errors import WorkbenchError
+from . import _frames, plots
+from .state import WorkbenchState, register_jobs, ui_jobs
+
+__all__ = ["TrainingPanel", "KEY_HYPERPARAMETERS", "BUFFER_LENGTH"]
+
+#: Rows the curves' Buffer keeps (HoloViews' default of 1000 would truncate the curves).
+BUFFER_LENGTH = 1_000_000
+
+#: Hyperparameters offered in the form when the algorithm has them (others: JSON field).
+KEY_HYPERPARAMETERS = ("batch_size", "gamma", "learning_rate", "actor_learning_rate",
+                       "critic_learning_rate", "alpha", "conservative_weight", "tau",
+                       "target_update_interval", "n_critics", "expectile", "weight_temp")
+
+_FINISHED = ("completed", "failed", "cancelled", "crashed")
+_COLUMNS = ["run_id", "run", "step", "name", "value", "wall_time"]
+
+
+def _empty_frame() -> pd.DataFrame:
+    return pd.DataFrame({"run_id": pd.Series(dtype="object"), "run": pd.Series(dtype="object"),
+                         "step": pd.Series(dtype="int64"), "name": pd.Series(dtype="object"),
+                         "value": pd.Series(dtype="float64"),
+                         "wall_time": pd.Series(dtype="float64")})
+
+
+def _jobs_of(source: Any) -> list[Any] | None:
+    """The jobs a source stands for, or ``None`` when it is not a job container."""
+    from ..training.job import TrainingJob
+    from ..training.sweep import Sweep
+
+    if isinstance(source, TrainingJob):
+        return [source]
+    if isinstance(source, Sweep):
+        return list(source.jobs)
+    if isinstance(source, Sequence) and not isinstance(source, str) and source and all(
+            isinstance(j, TrainingJob) for j in source):
+        return list(source)
+    return None
+
+
+class TrainingPanel(pn.viewable.Viewer):
+    """Start training jobs and watch them live.
+
+    Args:
+        source: what to show: a :class:`~workbench.training.TrainingJob`, a list of jobs or a
+            :class:`~workbench.training.Sweep` (those jobs only); a
+            :class:`~workbench.tracking.RunStore` (jobs started here are recorded in it);
+            a :class:`WorkbenchState` (the dashboard's); ``None``: every job started from a
+            dashboard in this process, recorded in the default store.
+        period: milliseconds between two drains of the metric stream.
+    """
+
+    metric = param.String(default="", doc="the metric on the live curves")
+    view = param.Selector(default="per run", objects=["per run", "across seeds"])
+
+    def __init__(self, source: Any = None, *, state: WorkbenchState | None = None,
+                 period: int = 300, **params: Any) -> None:
+        super().__init__(**params)
+        from ..tracking.store import RunStore
+        from ..training import metric_stream
+
+        jobs = _jobs_of(source)
+        if isinstance(source, WorkbenchState):
+            state = source
+        self.state = state or WorkbenchState(store=source if isinstance(source, RunStore)
+                                             else None)
+        self.follow_all = jobs is None  # follow every dashboard job of the process
+        self.period = int(period)
+        self.jobs: list[Any] = []
+        self._labels: dict[str, str] = {}
+        self._seeded: dict[str, int] = {}
+        self._ups: dict[str, float] = {}
+        self._names: set[str] = set()
+        self._sub = metric_stream().subscribe(run_ids=set())
+        self.state.on_close(self._sub.close)
+        self.buffer = hv.streams.Buffer(_empty_frame(), length=BUFFER_LENGTH, index=False)
+        self._metric_stream = hv.streams.Stream.define("Metric", metric="")()
+        self.curves = hv.DynamicMap(self._curves, streams=[self.buffer, self._metric_stream])
+        self._callback: Any = None
+        self._last_table: Any = None
+        self._agg_dirty = False
+        self._agg_time = 0.0
+        self.n_batches = 0  # batches sent to the Buffer (for tests and benchmarks)
+        self._build_form()
+        self.status = pn.pane.Alert("Load a dataset, choose an algorithm and press *Start "
+                                    "training*.", alert_type="info",
+                                    css_classes=["wb-train-status"])
+        self.table = pn.widgets.Tabulator(
+            self._table_frame(), disabled=True, show_index=False, sizing_mode="stretch_width",
+            height=240, buttons={"cancel": "<b>Cancel</b>"}, css_classes=["wb-jobs"],
+            formatters={"progress": {"type": "progress", "max": 100, "legend": True}})
+        self.table.on_click(self._on_table_click)
+        self.metric_select = pn.widgets.Select(label="Metric", options=[], width=220,
+                                               css_classes=["wb-metric"])
+        self.metric_select.param.watch(lambda e: setattr(self, "metric", e.new or ""), "value")
+        self.view_select = pn.widgets.RadioButtonGroup.from_param(self.param.view)
+        self.curve_pane = pn.pane.HoloViews(self.curves, css_classes=["wb-curves"])
+        self.agg_pane = pn.pane.HoloViews(None, visible=False, css_classes=["wb-aggregate"])
+        self.agg_note = pn.pane.Markdown("", visible=False)
+        for j in jobs or (ui_jobs() if self.follow_all else []):
+            self.follow(j)
+        self.state.param.watch(self._sync_datasets, ["datasets", "current"])
+        self._sync_datasets()
+
+    # ------------------------------------------------------------------ form
+    def _build_form(self) -> None:
+        import torch
+
+        self.dataset_select = pn.widgets.Select(label="Dataset", options=[], width=220,
+                                                css_classes=["wb-train-dataset"])
+        self.algo_select = pn.widgets.Select(label="Algorithm", options=[], width=200,
+                                             css_classes=["wb-algo"])
+        self.steps_input = pn.widgets.IntInput(label="Gradient steps", value=2000, start=10,
+                                               step=500, width=130, css_classes=["wb-steps"])
+        self.seeds_input = pn.widgets.TextInput(label="Seeds", value="0", width=110,
+                                                css_classes=["wb-seeds"])
+        devices = ["auto", "cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+        self.device_select = pn.widgets.Select(label="Device", options=devices, width=100)
+        self.executor_select = pn.widgets.Select(label="Executor",
+                                                 options=["thread", "process"], width=100)
+        self.env_input = pn.widgets.TextInput(label="Evaluate in environment (optional)",
+                                              value="", width=220)
+        self.hp_box = pn.Row()
+        self.extra_input = pn.widgets.TextInput(label="Other hyperparameters (JSON)",
+                                                placeholder='{"n_critics": 2}', width=300)
+        self.start_button = pn.widgets.Button(label="Start training", color="primary",
+                                              css_classes=["wb-start"])
+        self.start_button.on_click(self._on_start)
+        self.dataset_select.param.watch(self._on_dataset, "value")
+        self.algo_select.param.watch(self._on_algo, "value")
+        self._hp_widgets: dict[str, Any] = {}
+        self._hp_defaults: dict[str, Any] = {}
+
+    def _sync_datasets(self, *_: Any) -> None:
+        names = list(self.state.datasets)
+        self.dataset_select.options = names
+        if self.state.current in names:
+            self.dataset_select.value = self.state.current
+        self.start_button.disabled = not names
+
+    def _on_dataset(self, event: Any) -> None:
+        ds = self.state.datasets.get(event.new)
+        if ds is None:
+            return
+        from ..training import algorithms
+
+        table = algorithms()
+        space = "discrete" if ds.is_discrete else "continuous"
+        names = table.loc[table["action_space"] == space, "name"].tolist()
+        keep = self.algo_select.value if self.algo_select.value in names else None
+        self.algo_select.options = names
+        self.algo_select.value = keep or ("discrete_cql" if ds.is_discrete else "cql")
+        self.env_input.value = str(ds.metadata.get("env_id") or "")
+
+    def _on_algo(self, event: Any) -> None:
+        if not event.new:
+            return
+        from ..training.algorithms import ALGORITHMS
+
+        defaults = ALGORITHMS[event.new].fields()
+        self._hp_defaults = {k: defaults[k] for k in KEY_HYPERPARAMETERS
+                             if k in defaults and isinstance(defaults[k], (int, float))
+                             and not isinstance(defaults[k], bool)}
+        self._hp_widgets = {}
+        for k, v in self._hp_defaults.items():
+            cls = pn.widgets.IntInput if isinstance(v, int) else pn.widgets.FloatInput
+            self._hp_widgets[k] = cls(label=k, value=v, width=130)
+        self.hp_box.objects = list(self._hp_widgets.values())
+
+    def _form_values(self) -> dict[str, Any]:
+        from ..errors import ConfigError
+
+        try:
+            seeds = [int(s) for s in str(self.seeds_input.value).replace(",", " ").split()]
+        except ValueError:
+            raise ConfigError(f"seeds must be integers separated by commas, got "
+                              f"{self.seeds_input.value!r}") from None
+        if not seeds:
+            raise ConfigError("give at least one seed")
+        hp = {k: w.value for k, w in self._hp_widgets.items()
+              if w.value is not None and w.value != self._hp_defaults.get(k)}
+        extra = (self.extra_input.value or "").strip()
+        if extra:
+            try:
+                more = json.loads(extra)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"other hyperparameters: not valid JSON ({exc})") from None
+            if not isinstance(more, dict):
+                raise ConfigError("other hyperparameters: give a JSON object {\"name\": value}")
+            hp.update(more)
+        name = self.dataset_select.value
+        if name not in self.state.datasets:
+            raise ConfigError("load a dataset first (Datasets page)")
+        return {"dataset": name, "algo": self.algo_select.value,
+                "n_steps": int(self.steps_input.value), "seeds": seeds,
+                "device": self.device_select.value, "executor": self.executor_select.value,
+                "env": (self.env_input.value or "").strip() or None, "hyperparameters": hp}
+
+    # ------------------------------------------------------------------ actions
+    def start(self, **overrides: Any) -> list[Any]:
+        """Start jobs from the form (``overrides`` replace form fields: ``dataset``, ``algo``,
+        ``n_steps``, ``seeds``, ``device``, ``executor``, ``env``, ``hyperparameters``,
+        and any other :func:`workbench.train` keyword); returns the jobs."""
+        from ..training import sweep, train
+
+        v = {**self._form_values(), **overrides}
+        ds = self.state.datasets[v.pop("dataset")]
+        seeds, hp, algo = v.pop("seeds"), v.pop("hyperparameters"), v.pop("algo")
+        n_steps = v.pop("n_steps")
+        kwargs = {"store": self.state.store, **v}
+        if len(seeds) == 1:
+            jobs = [train(ds, algo=algo, n_steps=n_steps, seed=seeds[0], **kwargs, **hp)]
+        else:
+            jobs = sweep(ds, algos=[algo], seeds=seeds, n_steps=n_steps,
+                         hyperparameters={algo: hp} if hp else None, **kwargs).jobs
+        register_jobs(jobs)
+        for j in jobs:
+            self.follow(j)
+        self.state.runs_version += 1
+        self.status.object = (f"Started {len(jobs)} job(s): {algo}, {n_steps:,} steps, "
+                              f"seeds {', '.join(map(str, seeds))}.")
+        self.status.alert_type = "success"
+        self._refresh_table(force=True)
+        return jobs
+
+    def _on_start(self, _event: Any = None) -> None:
+        try:
+            self.start()
+        except WorkbenchError as exc:
+            self.status.object, self.status.alert_type = str(exc), "danger"
+
+    def cancel(self, run_id: str) -> bool:
+        """Cancel a followed job by run id (``False`` when it had already finished)."""
+        for j in self.jobs:
+            if j.run_id == run_id:
+                ok = j.cancel()
+                self._refresh_table(force=True)
+                return ok
+        return False
+
+    def _on_table_click(self, event: Any) -> None:
+        if event.column != "cancel":
+            return
+        run_id = self.table.value.iloc[event.row]["run_id"]
+        if self.cancel(run_id):
+            self.status.object = f"Cancelling {run_id} …"
+            self.status.alert_type = "warning"
+
+    def follow(self, job: Any) -> None:
+        """Show ``job`` in the table and its metrics on the curves (from its first row)."""
+        if any(j.run_id == job.run_id for j in self.jobs):
+            return
+        self.jobs.append(job)
+        seed = getattr(getattr(job, "_spec", None), "seed", "?")
+        self._labels[job.run_id] = f"{job.algo} s{seed} {job.run_id[-6:]}"
+        self._sub.follow(job.run_id)  # subscribe first, then read what is committed
+        past = job.metrics()
+        if len(past):
+            past = past.assign(run_id=job.run_id, run=self._labels[job.run_id])[_COLUMNS]
+            self._seeded[job.run_id] = int(past["step"].max())
+            self._note(past)
+            self.buffer.send(past)
+            self.n_batches += 1
+        else:
+            self._seeded[job.run_id] = -1
+
+    # ------------------------------------------------------------------ live updates
+    def _note(self, frame: pd.DataFrame) -> None:
+        new = set(frame["name"].unique()) - self._names
+        if new:
+            self._names |= new
+            opts = sorted(self._names)
+            self.metric_select.options = opts
+            if self.metric_select.value not in opts:
+                pref = [m for m in ("eval/return", "loss/td", "loss", "value/initial")
+                        if m in opts]
+                self.metric_select.value = pref[0] if pref else opts[0]
+        ups = frame[frame["name"] == "time/updates_per_s"]
+        for rid, v in zip(ups["run_id"], ups["value"]):
+            self._ups[rid] = float(v)
+        self._agg_dirty = True
+
+    def pump(self) -> int:
+        """Drain the metric stream into the curves' Buffer (one batch) and refresh the job
+        table; returns the rows sent.  Called by the periodic callback; call it yourself in
+        a notebook cell that blocks the event loop."""
+        if self.follow_all:
+            for j in ui_jobs():
+                self.follow(j)
+        rows = self._sub.drain_rows()
+        sent = 0
+        if rows:
+            df = pd.DataFrame(rows, columns=["run_id", "step", "name", "value", "wall_time"])
+            seeded = df["run_id"].map(self._seeded).fillna(-1)
+            df = df[df["step"] > seeded]
+            if len(df):
+                df.insert(1, "run", df["run_id"].map(self._labels))
+                df = df.astype({"step": "int64", "value": "float64", "wall_time": "float64"})
+                self._note(df)
+                self.buffer.send(df[_COLUMNS].reset_index(drop=True))
+                self.n_batches += 1
+                sent = len(df)
+        self._refresh_table()
+        if self.view == "across seeds" and self._agg_dirty and (
+                time.monotonic() - self._agg_time > 2.0 or not self._busy()):
+            self._render_aggregate()
+        return sent
+
+    def _busy(self) -> bool:
+        return any(j.status not in _FINISHED for j in self.jobs)
+
+    def _curves(self, data: pd.DataFrame, metric: str) -> Any:
+        return plots.learning_curves(data, metric or self.metric, by="run",
+                                     title=f"{metric or self.metric or 'metric'} (live)")
+
+    @param.depends("metric", watch=True)
+    def _on_metric(self) -> None:
+        self._metric_stream.event(metric=self.metric)
+        self._agg_dirty = True
+        if self.view == "across seeds":
+            self._render_aggregate()
+
+    @param.depends("view", watch=True)
+    def _on_view(self) -> None:
+        agg = self.view == "across seeds"
+        self.agg_pane.visible = self.agg_note.visible = agg
+        if agg:
+            self._render_aggregate()
+
+    def aggregate_frame(self) -> pd.DataFrame:
+        """Mean, IQM and the IQM's bootstrap CI per algorithm and step for the metric."""
+        groups = {j.run_id: j.algo for j in self.jobs}
+        return _frames.seed_aggregate(self.buffer.data, self.metric, groups)
+
+    def _render_aggregate(self) -> None:
+        self._agg_dirty, self._agg_time = False, time.monotonic()
+        agg = self.aggregate_frame()
+        counts = pd.Series([j.algo for j in self.jobs]).value_counts()
+        if agg.empty:
+            self.agg_note.object = ("Across seeds needs at least two runs of one algorithm "
+                                    "(type several seeds, e.g. `0, 1, 2`). Runs per "
+                                    "algorithm: " + (", ".join(f"{a}: {n}" for a, n in
+                                                               counts.items()) or "none"))
+            self.agg_pane.object = None
+            return
+        self.agg_note.object = ("Solid: IQM across seeds with its 95 % stratified-bootstrap "
+                                "band; dashed: mean (Agarwal et al., 2021).")
+        self.agg_pane.object = plots.aggregate_curves(agg, title=f"{self.metric} across seeds")
+
+    def _table_frame(self) -> pd.DataFrame:
+        rows = []
+        for j in getattr(self, "jobs", []):
+            err = j.error or ""
+            rows.append({"run_id": j.run_id, "algo": j.algo,
+                         "seed": getattr(getattr(j, "_spec", None), "seed", None),
+                         "status": j.status, "progress": round(100.0 * j.step / max(1, j.n_steps),
+                                                              1),
+                         "step": f"{j.step:,} / {j.n_steps:,}",
+                         "updates/s": round(self._ups.get(j.run_id, np.nan), 1),
+                         "executor": j.executor,
+                         "error": err.strip().splitlines()[-1] if err else "",
+                         "cancel": "" if j.status in _FINISHED else "cancel"})
+        cols = ["run_id", "algo", "seed", "status", "progress", "step", "updates/s", "executor",
+                "error", "cancel"]
+        return pd.DataFrame(rows, columns=cols)
+
+    def _refresh_table(self, force: bool = False) -> None:
+        snap = tuple((j.run_id, j.status, j.step, self._ups.get(j.run_id)) for j in self.jobs)
+        if force or snap != self._last_table:
+            finished_before = sum(1 for s in (self._last_table or ()) if s[1] in _FINISHED)
+            self._last_table = snap
+            self.table.value = self._table_frame()
+            if sum(1 for s in snap if s[1] in _FINISHED) != finished_before:
+                self.state.runs_version += 1
+
+    def status_frame(self) -> pd.DataFrame:
+        """The job table as shown (``run_id, algo, seed, status, progress, ...``)."""
+        return self._table_frame()
+
+    # ------------------------------------------------------------------ lifecycle
+    def start_updates(self) -> None:
+        """Start this session's periodic drain (idempotent; stopped by ``state.close()``)."""
+        if self._callback is None and not self.state.closed:
+            self._callback = self.state.add_periodic_callback(self.pump, self.period)
+
+    def __panel__(self) -> Any:
+        self.start_updates()
+        form = pn.Card(
+            pn.Row(self.dataset_select, self.algo_select, self.steps_input, self.seeds_input,
+                   self.device_select, self.executor_select),
+            pn.Row(self.env_input, self.extra_input), self.hp_box, self.start_button,
+            title="New training", collapsible=False, sizing_mode="stretch_width")
+        return pn.Column("## Training", form, self.status, self.table,
+                         pn.Row(self.metric_select, self.view_select),
+                         self.curve_pane, self.agg_note, self.agg_pane,
+                         sizing_mode="stretch_width")
