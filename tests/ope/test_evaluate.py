@@ -287,3 +287,10 @@ def test_with_the_training_engine(chain):
     est = f.pivot(index="policy", columns="estimator", values="estimate")
     assert est.loc["job", "wis"] == pytest.approx(est.loc["rid", "wis"])
     assert np.isfinite(est.to_numpy()).all()
+
+
+def test_q_values_beyond_the_return_bound_warn(chain):
+    huge = lambda obs: np.full((len(obs), 2), 1e4)
+    with pytest.warns(RuntimeWarning, match="largest possible discounted return"):
+        evaluate_ope(chain, {"pe": TablePolicy(PE)}, estimators=("dr",), gamma=GAMMA,
+                     q_functions={"pe": huge}, n_bootstrap=0)

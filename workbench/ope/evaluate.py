@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -171,6 +172,13 @@ def evaluate_ope(ds: EpisodeDataset | str, policies: Any,
                 model = fit_fqe(ds, pol, gamma, seed=seed, device=device,
                                 config=dict(fqe_config or {}), progress=progress)
             q_taken, v = q_and_v(model, ds)
+            bound = float(np.abs(ds.rewards).max()) / (1.0 - gamma) if gamma < 1 else math.inf
+            if np.abs(v).max() > 1.05 * bound:
+                warnings.warn(f"policy {pname!r}: the Q-function's values reach "
+                              f"{np.abs(v).max():.4g}, beyond the largest possible discounted "
+                              f"return max|r|/(1-gamma) = {bound:.4g}: FQE diverged or "
+                              "extrapolates to actions the data does not cover; its FQE/DR/WDR "
+                              "estimates are unreliable", RuntimeWarning, stacklevel=2)
         est = EpisodeEstimators(ds.rewards, ds.offsets, gamma, log_ratio=log_ratio,
                                 q_taken=q_taken, v=v, weight_clip=weight_clip)
         values = {n: est.estimate(n) for n in names}
