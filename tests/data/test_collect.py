@@ -296,3 +296,36 @@ def test_user_d3rlpy_agents_are_trained_online():
                  progress=False)
     assert dqn.impl is not None and ex.metadata["agent"] == "DoubleDQN"
     assert ex.metadata["expert_return"] == pytest.approx(ex.episode_returns().mean())
+
+
+class _TerminatesAtLimit:
+    """A real gymnasium env that reaches its terminal state on exactly the time-limit step."""
+
+    def __new__(cls):
+        import gymnasium as gym
+
+        class Env(gym.Env):
+            observation_space = gym.spaces.Box(-10, 10, (2,), np.float32)
+            action_space = gym.spaces.Discrete(2)
+
+            def reset(self, *, seed=None, options=None):
+                super().reset(seed=seed)
+                self.t = 0
+                return np.zeros(2, np.float32), {}
+
+            def step(self, action):
+                self.t += 1
+                return np.full(2, self.t, np.float32), 1.0, self.t == 5, False, {}
+
+        return Env()
+
+
+def test_terminal_on_the_time_limit_step_is_recorded_as_terminated():
+    import gymnasium as gym
+
+    env_id = "WorkbenchTest/TerminatesAtLimit-v0"
+    if env_id not in gym.registry:
+        gym.register(env_id, entry_point=_TerminatesAtLimit, max_episode_steps=5)
+    ds = collect(env_id, policy="random", n_steps=40, seed=0, n_envs=2, progress=False)
+    assert ds.n_episodes == 8 and list(ds.episode_lengths) == [5] * 8
+    assert ds.terminated.all() and not ds.truncated.any()

@@ -467,7 +467,11 @@ def rollout(envs: Any, behavior: Callable[[np.ndarray], tuple[np.ndarray, np.nda
                 valid = np.zeros(n_envs, dtype=bool)
                 valid[keep] = True
                 nvalid = len(keep)
-            term, trunc = np.asarray(term, dtype=bool), np.asarray(trunc, dtype=bool)
+            # gymnasium's TimeLimit also sets truncated when the last allowed step reaches a
+            # terminal state: the episode terminated (its final state has no future value), so
+            # it is recorded as terminated only.
+            term = np.asarray(term, dtype=bool)
+            trunc = np.asarray(trunc, dtype=bool) & ~term
             rec.act.append(np.asarray(actions))
             rec.rew.append(np.asarray(rew))
             rec.term.append(term)
