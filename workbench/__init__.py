@@ -12,6 +12,7 @@ from .data.catalog import (build_family, catalog_agent, catalog_frame, catalog_n
                            load_catalog, reference_returns)
 from .data.collect import collect
 from .diagnostics import DiagnosticsReport, diagnose, diagnose_many, lsaco, saco, tq
+from .ope import evaluate_ope, ope_selection_metrics
 from .errors import (CollectionError, ConfigError, DatasetError, DiagnosticsError, OPEError,
                      TrainingError, WorkbenchError)
 
@@ -24,6 +25,8 @@ __all__ = [
     "catalog_agent",
     # diagnostics
     "tq", "saco", "lsaco", "diagnose", "diagnose_many", "DiagnosticsReport",
+    # off-policy evaluation
+    "evaluate_ope", "ope_selection_metrics",
     # errors
     "WorkbenchError", "DatasetError", "ConfigError", "CollectionError", "DiagnosticsError",
     "TrainingError", "OPEError",

@@ -1,4 +1,4 @@
-"""Command line: ``workbench serve | catalog | collect | info | convert | diagnose``.
+"""Command line: ``workbench serve | catalog | collect | info | convert | diagnose | ope``.
 
 Run ``workbench <command> --help`` for the options of each command.
 """
@@ -98,8 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_convert)
 
     from .diagnostics import cli as diagnose_cli
+    from .ope import cli as ope_cli
 
     diagnose_cli.add_parser(sub)
+    ope_cli.add_parser(sub)
 
     s = sub.add_parser("collect", help="generate a dataset from a gymnasium environment")
     s.add_argument("env_id")
