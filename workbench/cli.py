@@ -1,4 +1,4 @@
-"""Command line: ``workbench serve | catalog | collect | info | convert | diagnose | ope``.
+"""Command line: ``workbench serve | catalog | collect | info | convert | diagnose | train | runs | resume | ope``.
 
 Run ``workbench <command> --help`` for the options of each command.
 """
@@ -99,8 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .diagnostics import cli as diagnose_cli
     from .ope import cli as ope_cli
+    from .training import cli as training_cli
 
     diagnose_cli.add_parser(sub)
+    training_cli.add_parser(sub)
     ope_cli.add_parser(sub)
 
     s = sub.add_parser("collect", help="generate a dataset from a gymnasium environment")
