@@ -82,18 +82,3 @@ def test_serve_refuses_foreign_websocket_origin():
         port = url.rsplit(":", 1)[1]
         assert _ws_handshake(url, body, f"http://127.0.0.1:{port}") == 101
         assert _ws_handshake(url, body, "http://evil.example.com") == 403
-
-
-def test_in_process_app_lists_the_catalog_and_loads_a_dataset(tmp_path):
-    from workbench.data.catalog import catalog_names
-    from workbench.ui.app import DatasetsPage, create_app
-
-    app = create_app()
-    assert app.title.startswith("workbench")
-    page = DatasetsPage()
-    assert set(page.catalog.value["name"]) == set(catalog_names())
-    assert page.choice.options == catalog_names()
-    page.choice.options = [*catalog_names(), str(tmp_path / "missing.npz")]
-    page.choice.value = str(tmp_path / "missing.npz")
-    page._on_load()
-    assert page.status.alert_type == "danger" and "does not exist" in page.status.object
