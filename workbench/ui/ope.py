@@ -91,8 +91,8 @@ class OPEPanel(pn.viewable.Viewer):
         opts = {f"{r.algo} s{r.seed} · {r.dataset} · {r.run_id[-6:]} ({r.status})": r.run_id
                 for r in df.itertuples()}
         keep = [v for v in self.runs_select.value if v in opts.values()]
-        if not keep:  # preselect the newest finished runs (at most three)
-            keep = list(opts.values())[:3]
+        if not keep:  # preselect the newest finished runs (at most two)
+            keep = list(opts.values())[:2]
         self.runs_select.options = opts
         self.runs_select.value = keep
 

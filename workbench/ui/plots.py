@@ -261,34 +261,44 @@ def state_coverage(frame: pd.DataFrame, x: str, y: str, *, gridsize: int = 40,
 # ---------------------------------------------------------------------------- training
 def learning_curves(frame: pd.DataFrame, metric: str, *, by: str = "run_id",
                     title: str | None = None) -> Any:
-    """One curve per ``by`` value of ``metric`` against the step.
+    """One line per ``by`` value of ``metric`` against the step, with its points.
 
     ``frame``: tidy metric rows (``run_id, step, name, value`` and optionally
     ``wall_time``), e.g. :meth:`TrainingJob.metrics` or the metric stream.  Rows of other
-    metrics are ignored; an empty selection gives an empty (but renderable) curve.
+    metrics are ignored; an empty selection gives an empty (but renderable) plot.
 
     Returns:
-        ``hv.NdOverlay`` of ``hv.Curve`` keyed by ``by`` (hover: step, value, wall time).
+        ``hv.Path * hv.Scatter`` (an ``hv.Overlay`` of always two elements, so a live plot
+        keeps one data source per element while runs come and go): the lines coloured by
+        ``by`` and the logged points with hover (step, value, run, wall time).
     """
     hv = _hv()
     title = title or metric
     need = [c for c in ("step", "name", "value") if c not in frame.columns]
     if need:
         raise DiagnosticsError(f"learning_curves needs columns {need}")
-    vdims = ["value"] + (["wall_time"] if "wall_time" in frame.columns else [])
     sel = frame[frame["name"] == metric]
-    opts = {"width": 620, "height": 360, "show_grid": True, "tools": ["hover"],
-            "xlabel": "gradient step", "ylabel": metric}
-    if sel.empty or by not in sel.columns:
-        empty = pd_empty(["step", *vdims])
-        return hv.NdOverlay({"": hv.Curve(empty, kdims=["step"], vdims=vdims).opts(**opts)},
-                            kdims=[by]).opts(title=title)
-    curves = {}
-    for i, (key, g) in enumerate(sel.groupby(by, sort=False)):
-        g = g.sort_values("step")
-        curves[str(key)] = hv.Curve(g[["step", *vdims]], kdims=["step"], vdims=vdims).opts(
-            color=PALETTE[i % len(PALETTE)], **opts)
-    return hv.NdOverlay(curves, kdims=[by]).opts(title=title, legend_position="right")
+    key = by if by in frame.columns else None
+    extra = ["wall_time"] if "wall_time" in frame.columns else []
+    if key is None:
+        sel = sel.assign(**{by: metric})
+    pts = sel[["step", "value", by, *extra]].copy()
+    pts[by] = pts[by].astype(str)
+    pts["step"] = pts["step"].astype(float)
+    pts["value"] = pts["value"].astype(float)
+    keys = list(dict.fromkeys(pts[by]))
+    cmap = {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(keys)} or {"": PALETTE[0]}
+    paths = [g.sort_values("step")[["step", "value", by]] for _, g in
+             pts.groupby(by, sort=False)]
+    if not paths:  # one invisible path keeps the colour mapping of a live plot
+        paths = [pts.iloc[:0].reindex([0]).assign(**{by: ""})[["step", "value", by]]]
+    common = {"width": 680, "height": 360, "show_grid": True}
+    lines = hv.Path(paths, kdims=["step", "value"], vdims=[by]).opts(
+        color=by, cmap=cmap, line_width=2, show_legend=False, **common)
+    dots = hv.Scatter(pts, kdims=["step"], vdims=["value", by, *extra]).opts(
+        color=by, cmap=cmap, size=4, tools=["hover"], show_legend=True,
+        legend_position="right", **common)
+    return (lines * dots).opts(title=title, xlabel="gradient step", ylabel=metric)
 
 
 def pd_empty(columns: list[str]) -> pd.DataFrame:

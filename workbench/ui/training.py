@@ -381,10 +381,9 @@ class TrainingPanel(pn.viewable.Viewer):
                          "step": f"{j.step:,} / {j.n_steps:,}",
                          "updates/s": round(self._ups.get(j.run_id, np.nan), 1),
                          "executor": j.executor,
-                         "error": err.strip().splitlines()[-1] if err else "",
-                         "cancel": "" if j.status in _FINISHED else "cancel"})
+                         "error": err.strip().splitlines()[-1] if err else ""})
         cols = ["run_id", "algo", "seed", "status", "progress", "step", "updates/s", "executor",
-                "error", "cancel"]
+                "error"]  # + the "cancel" button column Tabulator adds
         return pd.DataFrame(rows, columns=cols)
 
     def _refresh_table(self, force: bool = False) -> None:
