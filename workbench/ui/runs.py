@@ -89,9 +89,10 @@ class RunsPanel(pn.viewable.Viewer):
             df = df[df["status"].isin(self.status_filter.value)]
         text = (self.text_filter.value or "").strip().lower()
         if text:
-            hay = (df["run_id"].astype(str) + " " + df["algo"].astype(str) + " "
-                   + df["dataset"].astype(str) + " " + df["name"].astype(str)).str.lower()
-            df = df[hay.str.contains(text, regex=False)]
+            hay = pd.Series([" ".join(str(v) for v in row if v is not None and v == v)
+                             for row in df[["run_id", "algo", "dataset", "name"]].itertuples(
+                                 index=False)], index=df.index, dtype=object).str.lower()
+            df = df[hay.str.contains(text, regex=False).astype(bool)]
         self.table.value = df.reset_index(drop=True)
         self.table.selection = []
         self._on_selection()
