@@ -3,11 +3,9 @@
 import json
 import subprocess
 
-import pytest
-
 import workbench as wb
 from _factory import make_dataset
-from _servers import WORKBENCH, served, wait_http
+from _servers import WORKBENCH
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -51,34 +49,4 @@ def test_collect_command(tmp_path):
     assert ds.metadata["env_id"] == "CartPole-v1" and ds.n_transitions > 0
 
 
-def test_serve_answers_on_loopback_and_stops_by_pid():
-    with served() as (url, proc):
-        status, body = wait_http(url + "/")
-        assert status == 200
-        assert "workbench" in body.lower()
-        assert url.startswith("http://127.0.0.1:")
-    assert proc.poll() is not None
-
-
-def _ws_handshake(url: str, body: str, origin: str) -> int:
-    """Open Bokeh's websocket like the page's JavaScript does; return the HTTP status."""
-    import re
-
-    from websockets.exceptions import InvalidStatus
-    from websockets.sync.client import connect
-
-    token = re.search(r'"token":\s*"([^"]+)"', body).group(1)
-    try:
-        with connect(url.replace("http://", "ws://") + "/ws", origin=origin,
-                     subprotocols=["bokeh", token], open_timeout=20):
-            return 101
-    except InvalidStatus as exc:
-        return exc.response.status_code
-
-
-def test_serve_refuses_foreign_websocket_origin():
-    with served() as (url, proc):
-        _, body = wait_http(url + "/")
-        port = url.rsplit(":", 1)[1]
-        assert _ws_handshake(url, body, f"http://127.0.0.1:{port}") == 101
-        assert _ws_handshake(url, body, "http://evil.example.com") == 403
+# `workbench serve` (loopback, websocket origin, basic auth, the pages) is tested in tests/ui.
