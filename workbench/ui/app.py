@@ -74,11 +74,11 @@ class Workbench:
     # ------------------------------------------------------------------ layout
     @property
     def tabs(self) -> Any:
-        """``pn.Tabs`` with one tab per page (only the active tab is rendered)."""
+        """``pn.Tabs`` with one tab per page (all rendered up front: switching is client-side)."""
         if self._tabs is None:
             pn = _panel()
             self._tabs = pn.Tabs(*[(t, p) for t, p in zip(PAGES, self.pages)],
-                                 dynamic=True, sizing_mode="stretch_width",
+                                 dynamic=False, sizing_mode="stretch_width",
                                  css_classes=["wb-tabs"])
         return self._tabs
 

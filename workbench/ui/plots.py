@@ -269,8 +269,8 @@ def learning_curves(frame: pd.DataFrame, metric: str, *, by: str = "run_id",
 
     Returns:
         ``hv.Path * hv.Scatter`` (an ``hv.Overlay`` of always two elements, so a live plot
-        keeps one data source per element while runs come and go): the lines coloured by
-        ``by`` and the logged points with hover (step, value, run, wall time).
+        keeps one data source per element while runs come and go): grey lines and the
+        logged points coloured by ``by`` with hover (step, value, run, wall time).
     """
     hv = _hv()
     title = title or metric
@@ -293,8 +293,10 @@ def learning_curves(frame: pd.DataFrame, metric: str, *, by: str = "run_id",
     if not paths:  # one invisible path keeps the colour mapping of a live plot
         paths = [pts.iloc[:0].reindex([0]).assign(**{by: ""})[["step", "value", by]]]
     common = {"width": 680, "height": 360, "show_grid": True}
+    # neutral lines (one MultiLine row per run: colour-mapping a Path splits it into a glyph
+    # per segment, which makes a live re-render grow with every point); colour on the points
     lines = hv.Path(paths, kdims=["step", "value"], vdims=[by]).opts(
-        color=by, cmap=cmap, line_width=2, show_legend=False, **common)
+        color="#888888", line_width=1.5, alpha=0.8, show_legend=False, **common)
     dots = hv.Scatter(pts, kdims=["step"], vdims=["value", by, *extra]).opts(
         color=by, cmap=cmap, size=4, tools=["hover"], show_legend=True,
         legend_position="right", **common)

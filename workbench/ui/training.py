@@ -101,6 +101,7 @@ class TrainingPanel(pn.viewable.Viewer):
         self.curves = hv.DynamicMap(self._curves, streams=[self.buffer, self._metric_stream])
         self._callback: Any = None
         self._last_table: Any = None
+        self._table_time = 0.0
         self._agg_dirty = False
         self._agg_time = 0.0
         self.n_batches = 0  # batches sent to the Buffer (for tests and benchmarks)
@@ -388,7 +389,14 @@ class TrainingPanel(pn.viewable.Viewer):
 
     def _refresh_table(self, force: bool = False) -> None:
         snap = tuple((j.run_id, j.status, j.step, self._ups.get(j.run_id)) for j in self.jobs)
+        statuses = tuple(s[1] for s in snap)
+        # progress alone refreshes the (costly) table at most once a second
+        if not force and snap != self._last_table and statuses == tuple(
+                s[1] for s in (self._last_table or ())) and \
+                time.monotonic() - self._table_time < 1.0:
+            return
         if force or snap != self._last_table:
+            self._table_time = time.monotonic()
             finished_before = sum(1 for s in (self._last_table or ()) if s[1] in _FINISHED)
             self._last_table = snap
             self.table.value = self._table_frame()
