@@ -75,9 +75,11 @@ class DiagnosticsPanel(pn.viewable.Viewer):
             self._schedule()
 
     def _schedule(self) -> None:
-        """Compute in a worker thread when an event loop runs (served / notebook UI)."""
+        """Compute in a worker thread in a served session; synchronously otherwise."""
+        doc = pn.state.curdoc
+        served = doc is not None and getattr(doc, "session_context", None) is not None
         try:
-            loop = asyncio.get_running_loop()
+            loop = asyncio.get_running_loop() if served else None
         except RuntimeError:
             loop = None
         if loop is None:
@@ -169,9 +171,18 @@ class DiagnosticsPanel(pn.viewable.Viewer):
         ds = self.state.datasets[name]
         pca = self.view_select.value == "pca"
         self.x_select.disabled = self.y_select.disabled = pca
-        frame, x, y = _frames.state_frame(ds, self.x_select.value, self.y_select.value, pca=pca)
-        self.coverage_pane.object = plots.state_coverage(frame, x, y,
-                                                         title=f"State coverage: {name}")
+        axes = _frames.state_axes(ds)
+        x = self.x_select.value if self.x_select.value in axes else axes[0]
+        y = self.y_select.value if self.y_select.value in axes else axes[-1]
+        if x == y and len(axes) > 1:  # two different axes (a browser may echo one value)
+            y = axes[(axes.index(x) + 1) % len(axes)]
+        try:
+            frame, xn, yn = _frames.state_frame(ds, x, y, pca=pca or len(axes) < 2)
+            self.coverage_pane.object = plots.state_coverage(frame, xn, yn,
+                                                             title=f"State coverage: {name}")
+        except WorkbenchError as exc:
+            self.coverage_pane.object = None
+            self.status.object = f"State coverage: {exc}"
 
     def _render_map(self, frame: pd.DataFrame) -> None:
         try:
