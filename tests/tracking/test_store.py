@@ -1,3 +1,4 @@
+import json
 import math
 import sqlite3
 import subprocess
@@ -114,3 +115,18 @@ def test_runs_and_load_run_use_default_store(monkeypatch, tmp_path):
     assert df.loc[0, "overfitting"] is True or df.loc[0, "overfitting"] == True  # noqa: E712
     r = load_run("k")
     assert r.status == "completed" and r.metrics.empty and r.policy() is None
+
+
+def test_runs_lists_runs_that_have_no_health_flags_yet(tmp_path):
+    from workbench.tracking import RunStore, runs
+
+    store = RunStore(tmp_path / "runs.sqlite")
+    store.create_run("queued-1", algo="dqn", dataset="x")
+    store.create_run("done-2", algo="cql", dataset="y")
+    store.update_run("done-2", health=json.dumps([
+        {"signal": "overfitting", "flag": True, "status": "flagged"},
+        {"signal": "underfitting", "flag": False, "status": "ok"}]))
+    df = runs(store).set_index("run_id")
+    assert set(df.index) == {"queued-1", "done-2"}
+    assert df.loc["done-2", "overfitting"] is True or df.loc["done-2", "overfitting"] == True  # noqa: E712
+    assert df.loc["queued-1", "overfitting"] is None

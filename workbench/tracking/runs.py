@@ -26,7 +26,7 @@ def runs(store: RunStore | None = None) -> pd.DataFrame:
     df = (store or default_store()).runs()
 
     def flag(h: Any, signal: str) -> Any:
-        if not h:
+        if not isinstance(h, str) or not h:  # not assessed yet: None, or NaN from pandas
             return None
         for row in json.loads(h):
             if row["signal"] == signal:
