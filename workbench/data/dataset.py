@@ -362,63 +362,72 @@ class EpisodeDataset:
                 raise DatasetError(f"has shape {nxt.shape[1:]} per step but observations have "
                                    f"{obs.shape[1:]}", source=source, field=f["next_observations"])
         implicit = 0
-        if nxt is not None:
-            # next_observations[j] != observations[j + 1] inside an "episode" means a boundary
-            # the file did not flag (known in some D4RL datasets): split there as a timeout.
-            hidden = _hidden_boundaries(obs, nxt, term | tout) if N > 1 else np.zeros(0, bool)
-            own = term | tout  # rows whose next observation is not a copy of obs[j + 1] ...
-            own[:-1] |= hidden
-            own[-1] = True
-            # ... are the only ones whose finiteness is not implied by the observations check
-            V.check_finite_rows(nxt, np.flatnonzero(own), source, f["next_observations"])
-            implicit = int(hidden.sum())
-            if implicit:
-                warnings.warn(f"{source}: {implicit} step(s) have next_observations that differ "
-                              "from the following observation without a terminal/timeout flag; "
-                              "treating them as episode ends (timeouts)", stacklevel=3)
-                tout = tout.copy()
-                tout[:-1] |= hidden
+        hidden = None
+        if nxt is not None and N > 1 and np.count_nonzero(term | tout) * 16 >= N:
+            # many short episodes: one vectorised pass finds unflagged boundaries up front
+            hidden = _hidden_boundaries(obs, nxt, term | tout)
         ext = {}
         for name, arr in (extras or {}).items():
             a = V.check_numeric(V.as_array(arr, source, name), source, name)
             V.check_length(a, N, source, name, f["observations"])
             ext[name] = a
 
-        ends = term | tout
-        if not ends.any():
+        if not (term | tout).any():
             raise DatasetError(f"no episode ever ends: '{f['terminals']}' and '{f['timeouts']}' "
                                "are all False", source=source, field=f["timeouts"],
                                fix="mark the last step of each episode (set timeouts[-1] = True "
                                "if the data stops mid-episode)")
-        end_idx = np.flatnonzero(ends)
-        stops = end_idx + 1
-        if stops[-1] != N:  # unfinished trailing episode
-            stops = np.append(stops, N)
-        starts = np.concatenate([[0], stops[:-1]])
-        ep_term = np.append(term[end_idx], False)[: len(stops)]
-        ep_trunc = np.append(tout[end_idx], False)[: len(stops)]
-
-        keep = None  # per-step mask when steps must be dropped (no next_observations)
-        if nxt is None:
-            last = stops - 1
-            drop = ~ep_term  # truncated/unfinished: last step's next obs unknown
-            keep = np.ones(N, dtype=bool)
-            keep[last[drop]] = False
-            final_obs = obs[last]  # terminated: repeated last obs; otherwise: obs of dropped step
-            lengths = stops - starts - drop.astype(np.int64)
-        else:
-            final_obs = nxt[stops - 1]
-            lengths = stops - starts
-        nonempty = lengths > 0
+        while True:
+            if hidden is not None and hidden.any():
+                # next_observations[j] != observations[j + 1] inside an "episode" is a boundary
+                # the file did not flag (known in some D4RL datasets): split there as a timeout
+                tout = tout.copy()
+                tout[:-1] |= hidden
+                implicit = int(hidden.sum())
+            ends = term | tout
+            end_idx = np.flatnonzero(ends)
+            stops = end_idx + 1
+            if stops[-1] != N:  # unfinished trailing episode
+                stops = np.append(stops, N)
+            starts = np.concatenate([[0], stops[:-1]])
+            ep_term = np.append(term[end_idx], False)[: len(stops)]
+            ep_trunc = np.append(tout[end_idx], False)[: len(stops)]
+            keep = None  # per-step mask when steps must be dropped (no next_observations)
+            if nxt is None:
+                last = stops - 1
+                drop = ~ep_term  # truncated/unfinished: last step's next obs unknown
+                keep = np.ones(N, dtype=bool)
+                keep[last[drop]] = False
+                final_obs = obs[last]  # terminated: repeated last obs; else: obs of dropped step
+                lengths = stops - starts - drop.astype(np.int64)
+            else:
+                final_obs = nxt[stops - 1]
+                lengths = stops - starts
+            nonempty = lengths > 0
+            lengths, final_obs = lengths[nonempty], final_obs[nonempty]
+            ep_term, ep_trunc = ep_term[nonempty], ep_trunc[nonempty]
+            offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+            # with next_observations still unchecked, the layout pass also checks continuity
+            check = nxt if (nxt is not None and hidden is None) else None
+            all_obs, continuous = _interleave_final(obs if keep is None else obs[keep],
+                                                    final_obs, offsets, check)
+            if continuous:
+                break
+            hidden = _hidden_boundaries(obs, nxt, term | tout)
+        if nxt is not None:
+            own = term | tout  # rows whose next observation is not a copy of obs[j + 1] ...
+            own[-1] = True
+            # ... are the only ones whose finiteness is not implied by the observations check
+            V.check_finite_rows(nxt, np.flatnonzero(own), source, f["next_observations"])
+            if implicit:
+                warnings.warn(f"{source}: {implicit} step(s) have next_observations that differ "
+                              "from the following observation without a terminal/timeout flag; "
+                              "treating them as episode ends (timeouts)", stacklevel=2)
         if keep is not None:
-            obs, act, rew = obs[keep], act[keep], rew[keep]
+            act, rew = act[keep], rew[keep]
             ext = {k: v[keep] for k, v in ext.items()}
-        lengths, final_obs = lengths[nonempty], final_obs[nonempty]
-        ep_term, ep_trunc = ep_term[nonempty], ep_trunc[nonempty]
         if len(lengths) == 0:
             V.check_not_empty(0, source, f["observations"])
-        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        all_obs = _interleave_final(obs, final_obs, offsets)
 
         meta = dict(metadata or {})
         if source is not None:
@@ -787,17 +796,31 @@ def _rows_differ(a: np.ndarray, b: np.ndarray, chunk: int = 1 << 16) -> np.ndarr
     return out
 
 
-def _interleave_final(obs: np.ndarray, final_obs: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """(N, ...) per-step observations + (E, ...) final ones -> (N + E, ...) episode-major."""
+def _interleave_final(obs: np.ndarray, final_obs: np.ndarray, offsets: np.ndarray,
+                      nxt: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
+    """(N, ...) per-step observations + (E, ...) final ones -> (N + E, ...) episode-major.
+
+    With ``nxt`` (next observations aligned with ``obs``), also report whether
+    ``nxt[j] == obs[j + 1]`` for every step that is not its episode's last; the check runs
+    on each freshly copied, cache-warm block, so it costs no extra pass over ``obs``.
+    """
     N, E = len(obs), len(final_obs)
     out = np.empty((N + E, *obs.shape[1:]), dtype=np.result_type(obs.dtype, final_obs.dtype))
+    continuous = True
     if E * 16 < N:  # long episodes: block copies beat fancy indexing
         for k in range(E):
             s, e = offsets[k], offsets[k + 1]
-            out[s + k:e + k] = obs[s:e]
+            block = out[s + k:e + k]
+            block[...] = obs[s:e]
             out[e + k] = final_obs[k]
-        return out
+            if nxt is not None and continuous and not (block[1:] == nxt[s:e - 1]).all():
+                continuous = False
+        return out, continuous
     ep = np.repeat(np.arange(E), np.diff(offsets))
     out[np.arange(N) + ep] = obs
     out[offsets[1:] + np.arange(E)] = final_obs
-    return out
+    if nxt is not None:
+        inner = np.ones(N, dtype=bool)
+        inner[offsets[1:] - 1] = False
+        continuous = not (inner[:-1] & _rows_differ(nxt[:-1], obs[1:])).any()
+    return out, continuous
