@@ -132,15 +132,10 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Stand-alone entry point; prints a WorkbenchError as one line and returns 2."""
-    from ..errors import WorkbenchError
+    """Stand-alone entry point: the same as ``workbench ope ...`` (errors as one line, exit 2)."""
+    from ..cli import main as workbench_main
 
-    args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except WorkbenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return workbench_main(["ope", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":  # pragma: no cover
