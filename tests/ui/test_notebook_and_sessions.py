@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from _browser import screenshot
-from _servers import free_port, wait_http
+from _servers import free_port, stop_group, wait_http
 
 pytestmark = [pytest.mark.ui, pytest.mark.slow]
 
@@ -58,12 +57,7 @@ def test_dashboard_renders_in_a_jupyterlab_notebook_output(page, tmp_path, catal
         out.locator(".wb-load-catalog").first.wait_for()
         screenshot(page, "09-jupyterlab-notebook")
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=20)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        stop_group(proc, grace=20)
 
 
 def test_closing_the_tab_stops_the_sessions_callbacks_not_the_jobs(browser, catalog_home,
