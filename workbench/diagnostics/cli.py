@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-__all__ = ["add_parser", "build_parser", "run", "main"]
+__all__ = ["add_parser", "run", "main"]
 
 HELP = "print TQ, SACo, coverage and return statistics of a dataset"
 
@@ -47,10 +47,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     _configure(p)
     p.set_defaults(func=run)
     return p
-
-
-def build_parser() -> argparse.ArgumentParser:
-    return _configure(argparse.ArgumentParser(prog="workbench diagnose", description=HELP))
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:

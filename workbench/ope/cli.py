@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-__all__ = ["add_parser", "build_parser", "run", "main"]
+__all__ = ["add_parser", "run", "main"]
 
 HELP = "estimate policy values off-policy (FQE, IS/WIS/PDIS/WPDIS, DR/WDR) with intervals"
 
@@ -67,10 +67,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     _configure(p)
     p.set_defaults(func=run)
     return p
-
-
-def build_parser() -> argparse.ArgumentParser:
-    return _configure(argparse.ArgumentParser(prog="workbench ope", description=HELP))
 
 
 def _load_policy(source: str) -> Any:
