@@ -59,14 +59,8 @@ def check_finite(arr: np.ndarray, source: object, field: str) -> None:
     with np.errstate(over="ignore", invalid="ignore"):
         if np.isfinite(np.add.reduce(arr, axis=None)):  # one pass, no temporary: NaN/Inf propagate
             return
-    finite = np.isfinite(arr)  # non-finite sum: find the rows (or a harmless overflow)
-    if finite.all():
-        return
-    bad_rows = ~finite.reshape(len(arr), -1).all(axis=1) if arr.ndim else ~finite
-    first = int(np.flatnonzero(bad_rows)[0]) if arr.ndim else 0
-    n_bad = int((~finite).sum())
-    raise DatasetError(f"contains {n_bad} NaN/Inf value(s), first at row {first}", source=source,
-                       field=field, fix="drop or repair those rows before loading")
+    arr = np.atleast_1d(arr)  # non-finite sum: find the rows (or it was a harmless overflow)
+    check_finite_rows(arr, np.arange(len(arr)), source, field)
 
 
 def check_length(arr: np.ndarray, n: int, source: object, field: str, reference: str) -> None:
@@ -86,8 +80,7 @@ def as_flags(arr: np.ndarray, source: object, field: str) -> np.ndarray:
         raise DatasetError(f"has shape {arr.shape}, expected one flag per step (N,)",
                            source=source, field=field, fix="store a 1-D boolean array")
     if arr.dtype != np.bool_:
-        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-            check_finite(arr, source, field)
+        check_finite(arr, source, field)
         if not np.isin(arr, (0, 1)).all():
             bad = int(np.flatnonzero(~np.isin(arr, (0, 1)))[0])
             raise DatasetError(f"must be boolean (0/1) but row {bad} holds {arr[bad]!r}",
