@@ -4,8 +4,9 @@ Live updates follow DESIGN.md §4: training workers publish metric rows to
 :func:`workbench.training.metric_stream`; this page holds one
 :class:`~workbench.training.stream.Subscription` per session and a per-session periodic
 callback (:meth:`TrainingPanel.pump`) drains it and sends one batch to a
-``hv.streams.Buffer`` (``length`` 1,000,000) that feeds the curves.  Closing the browser tab
-stops the callback and the subscription — never the jobs.
+``hv.streams.Buffer`` (``length`` 1,000,000, the history) and only the new points to the
+curves (:class:`~workbench.ui.live.LiveCurves`, O(new rows) per drain).  Closing the browser
+tab stops the callback and the subscription — never the jobs.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import param
 
 from ..errors import WorkbenchError
 from . import _frames, plots
+from .live import LiveCurves
 from .state import WorkbenchState, register_jobs, ui_jobs
 
 __all__ = ["TrainingPanel", "KEY_HYPERPARAMETERS", "BUFFER_LENGTH"]
@@ -97,8 +99,7 @@ class TrainingPanel(pn.viewable.Viewer):
         self._sub = metric_stream().subscribe(run_ids=set())
         self.state.on_close(self._sub.close)
         self.buffer = hv.streams.Buffer(_empty_frame(), length=BUFFER_LENGTH, index=False)
-        self._metric_stream = hv.streams.Stream.define("Metric", metric="")()
-        self.curves = hv.DynamicMap(self._curves, streams=[self.buffer, self._metric_stream])
+        self.live = LiveCurves(rollover=BUFFER_LENGTH)
         self._callback: Any = None
         self._last_table: Any = None
         self._table_time = 0.0
@@ -118,7 +119,7 @@ class TrainingPanel(pn.viewable.Viewer):
                                                css_classes=["wb-metric"])
         self.metric_select.param.watch(lambda e: setattr(self, "metric", e.new or ""), "value")
         self.view_select = pn.widgets.RadioButtonGroup.from_param(self.param.view)
-        self.curve_pane = pn.pane.HoloViews(self.curves, css_classes=["wb-curves"])
+        self.curve_pane = self.live.pane
         self.agg_pane = pn.pane.HoloViews(None, visible=False, css_classes=["wb-aggregate"])
         self.agg_note = pn.pane.Markdown("", visible=False)
         for j in jobs or (ui_jobs() if self.follow_all else []):
@@ -277,6 +278,7 @@ class TrainingPanel(pn.viewable.Viewer):
         self.jobs.append(job)
         seed = getattr(getattr(job, "_spec", None), "seed", "?")
         self._labels[job.run_id] = f"{job.algo} s{seed} {job.run_id[-6:]}"
+        self.live.add_run(job.run_id, self._labels[job.run_id])
         self._sub.follow(job.run_id)  # subscribe first, then read what is committed
         past = job.metrics()
         if len(past):
@@ -284,6 +286,7 @@ class TrainingPanel(pn.viewable.Viewer):
             self._seeded[job.run_id] = int(past["step"].max())
             self._note(past)
             self.buffer.send(past)
+            self.live.stream(past, self._labels)
             self.n_batches += 1
         else:
             self._seeded[job.run_id] = -1
@@ -321,7 +324,9 @@ class TrainingPanel(pn.viewable.Viewer):
                 df.insert(1, "run", df["run_id"].map(self._labels))
                 df = df.astype({"step": "int64", "value": "float64", "wall_time": "float64"})
                 self._note(df)
-                self.buffer.send(df[_COLUMNS].reset_index(drop=True))
+                df = df[_COLUMNS].reset_index(drop=True)
+                self.buffer.send(df)
+                self.live.stream(df, self._labels)
                 self.n_batches += 1
                 sent = len(df)
         self._refresh_table()
@@ -333,13 +338,9 @@ class TrainingPanel(pn.viewable.Viewer):
     def _busy(self) -> bool:
         return any(j.status not in _FINISHED for j in self.jobs)
 
-    def _curves(self, data: pd.DataFrame, metric: str) -> Any:
-        return plots.learning_curves(data, metric or self.metric, by="run",
-                                     title=f"{metric or self.metric or 'metric'} (live)")
-
     @param.depends("metric", watch=True)
     def _on_metric(self) -> None:
-        self._metric_stream.event(metric=self.metric)
+        self.live.show(self.metric, self.buffer.data, self._labels)
         self._agg_dirty = True
         if self.view == "across seeds":
             self._render_aggregate()

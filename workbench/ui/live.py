@@ -1,0 +1,123 @@
+"""Live learning curves that cost O(new rows) per update.
+
+The Training page drains the metric stream every few hundred milliseconds.  Re-rendering a
+HoloViews plot of the whole history for each drain re-executes the plot function over every
+row, recomputes the ranges and makes Bokeh walk every model of the document (its
+``models.recompute()`` runs whenever a HoloViews update unfreezes the document): with four
+jobs logging on two cores that kept the server busy ~85 % of the time and a click waited
+seconds behind it (measured with py-spy; see ``benchmarks/bench_ui.py``).
+
+:class:`LiveCurves` keeps one Bokeh ``ColumnDataSource`` per run and sends only the new
+points with ``ColumnDataSource.stream`` — a hinted event that neither touches the model graph
+nor re-sends old points.  A new run adds its two glyphs once; switching the metric replaces
+each source's columns (no models change either).  The full history stays in the page's
+``hv.streams.Buffer`` (DESIGN.md §4), which is what notebooks and the aggregate view read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .plots import PALETTE
+
+__all__ = ["LiveCurves"]
+
+_COLUMNS = ("step", "value", "wall_time", "run")
+
+
+def _columns(rows: pd.DataFrame, label: str) -> dict[str, Any]:
+    rows = rows.sort_values("step", kind="stable")
+    return {"step": rows["step"].to_numpy(dtype=float),
+            "value": rows["value"].to_numpy(dtype=float),
+            "wall_time": rows["wall_time"].to_numpy(dtype=float),
+            "run": np.full(len(rows), label, dtype=object)}
+
+
+class LiveCurves:
+    """One line (with its logged points) per run for one metric, streamed incrementally.
+
+    Args:
+        rollover: points kept per run in the browser (older ones scroll out).
+        width, height: figure size in pixels (the legend sits right of the plot).
+
+    Attributes:
+        figure: the Bokeh figure; ``pane``: it as a ``pn.pane.Bokeh``.
+        metric: the metric shown.
+    """
+
+    def __init__(self, *, rollover: int = 1_000_000, width: int = 760, height: int = 360) -> None:
+        import panel as pn
+        from bokeh.models import HoverTool, Legend
+        from bokeh.plotting import figure
+
+        self.rollover = int(rollover)
+        self.metric = ""
+        self.figure = figure(width=width, height=height, title="metric (live)",
+                             x_axis_label="step", y_axis_label="value",
+                             tools="pan,wheel_zoom,box_zoom,reset,save",
+                             css_classes=["wb-curves"])
+        self.figure.add_tools(HoverTool(tooltips=[("run", "@run"), ("step", "@step{0,0}"),
+                                                  ("value", "@value{0.0000}")]))
+        self._legend = Legend(items=[], location="top_left", click_policy="hide")
+        self.figure.add_layout(self._legend, "right")
+        self._sources: dict[str, Any] = {}  # run_id -> ColumnDataSource
+        self.pane = pn.pane.Bokeh(self.figure)
+
+    # ------------------------------------------------------------------ data
+    def _source(self, run_id: str, label: str) -> Any:
+        src = self._sources.get(run_id)
+        if src is None:
+            from bokeh.models import ColumnDataSource, LegendItem
+
+            colour = PALETTE[len(self._sources) % len(PALETTE)]
+            src = ColumnDataSource({k: [] for k in _COLUMNS})
+            line = self.figure.line("step", "value", source=src, color=colour, line_width=1.5,
+                                    alpha=0.8)
+            dots = self.figure.scatter("step", "value", source=src, color=colour, size=4)
+            self._legend.items = [*self._legend.items,
+                                  LegendItem(label=label, renderers=[line, dots])]
+            self._sources[run_id] = src
+        return src
+
+    def add_run(self, run_id: str, label: str) -> None:
+        """Give ``run_id`` its line now (before its first point), labelled ``label``."""
+        self._source(run_id, label)
+
+    def show(self, metric: str, frame: pd.DataFrame, labels: dict[str, str]) -> None:
+        """Show ``metric`` from the whole history ``frame`` (``run_id, step, name, value,
+        wall_time`` rows) for the runs in ``labels`` (run id → legend label)."""
+        self.metric = metric
+        self.figure.title.text = f"{metric or 'metric'} (live)"
+        self.figure.yaxis.axis_label = metric or "value"
+        sel = frame[frame["name"] == metric] if len(frame) else frame
+        groups = dict(tuple(sel.groupby("run_id", sort=False))) if len(sel) else {}
+        for run_id, label in labels.items():
+            rows = groups.get(run_id)
+            src = self._source(run_id, label)
+            src.data = _columns(rows if rows is not None else sel.iloc[:0], label)
+        self._push()
+
+    def stream(self, rows: pd.DataFrame, labels: dict[str, str]) -> int:
+        """Append the new ``rows`` of the current metric (other metrics are ignored);
+        returns the points sent."""
+        sel = rows[rows["name"] == self.metric]
+        for run_id, g in sel.groupby("run_id", sort=False):
+            label = labels.get(run_id, str(run_id))
+            self._source(run_id, label).stream(_columns(g, label), rollover=self.rollover)
+        if len(sel):
+            self._push()
+        return len(sel)
+
+    def points(self) -> int:
+        """Points held by the figure's sources (all runs)."""
+        return sum(len(s.data["step"]) for s in self._sources.values())
+
+    def _push(self) -> None:
+        # in a notebook the changes made to Bokeh models directly are sent by a push
+        # (a served session sends them by itself); a no-op when not displayed
+        from panel.io.notebook import push_notebook
+
+        push_notebook(self.pane)
