@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -46,3 +47,30 @@ def screenshot(pg, name: str) -> Path:
     return path
 
 
+
+
+#: Rows of every Bokeh ColumnDataSource in the page that carries a ``wall_time`` column
+#: (the live learning curves).
+CURVE_ROWS_JS = """() => {
+  let n = 0;
+  for (const doc of (window.Bokeh && window.Bokeh.documents) || []) {
+    for (const m of doc.all_models) {
+      const d = m.data;
+      if (d == null || typeof d !== 'object') continue;
+      const col = d instanceof Map ? d.get('wall_time') : d['wall_time'];
+      if (col && col.length !== undefined) n += col.length;
+    }
+  }
+  return n;
+}"""
+
+
+def wait_until(pred, timeout: float, what: str):
+    """Poll ``pred`` every 0.25 s until it returns something truthy (returned)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

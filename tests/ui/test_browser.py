@@ -10,26 +10,11 @@ import time
 
 import pytest
 
-from _browser import screenshot
+from _browser import CURVE_ROWS_JS, screenshot
+from _browser import wait_until as _wait
 from workbench.ui.app import PAGES
 
 pytestmark = [pytest.mark.ui, pytest.mark.slow]
-
-#: Rows of every Bokeh ColumnDataSource in the page that carries a ``wall_time`` column
-#: (the live learning curves).
-CURVE_ROWS_JS = """() => {
-  let n = 0;
-  for (const doc of (window.Bokeh && window.Bokeh.documents) || []) {
-    for (const m of doc.all_models) {
-      const d = m.data;
-      if (d == null || typeof d !== 'object') continue;
-      const col = d instanceof Map ? d.get('wall_time') : d['wall_time'];
-      if (col && col.length !== undefined) n += col.length;
-    }
-  }
-  return n;
-}"""
-
 
 def _open(page, url):
     page.goto(url + "/")
@@ -44,16 +29,6 @@ def _load_catalog(page, name):
     page.locator(".wb-catalog-select select").select_option(name)
     page.locator(".wb-load-catalog button").click()
     page.locator(".wb-datasets-status", has_text=f"Loaded {name}").wait_for(timeout=120_000)
-
-
-def _wait(pred, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def test_page_loads_with_every_tab_and_nothing_external(page, served_app):

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from _browser import screenshot
+from _browser import CURVE_ROWS_JS, screenshot
+from _browser import wait_until as _wait
 from _servers import free_port, stop_group, wait_http
 
 pytestmark = [pytest.mark.ui, pytest.mark.slow]
@@ -21,9 +22,15 @@ JUPYTER = str(Path(sys.executable).parent / "jupyter")
 
 
 def _notebook(path: Path) -> None:
-    cell = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
-            "source": ["import workbench.ui as ui\n", "bench = ui.Workbench()\n", "bench"]}
-    nb = {"cells": [cell], "nbformat": 4, "nbformat_minor": 5,
+    def cell(*lines):
+        return {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+                "source": [line + "\n" for line in lines]}
+
+    cells = [cell("import workbench.ui as ui", "bench = ui.Workbench()", "bench"),
+             cell("bench.datasets.load('cartpole-mixed')",
+                  "jobs = bench.training.start(dataset='cartpole-mixed', algo='dqn', "
+                  "n_steps=200_000, seeds=[0], env=None)")]
+    nb = {"cells": cells, "nbformat": 4, "nbformat_minor": 5,
           "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
                                       "language": "python"}}}
     path.write_text(json.dumps(nb))
@@ -56,6 +63,14 @@ def test_dashboard_renders_in_a_jupyterlab_notebook_output(page, tmp_path, catal
         assert tabs[:5] == ["Datasets", "Diagnostics", "Training", "OPE", "Runs"]
         out.locator(".wb-load-catalog").first.wait_for()
         screenshot(page, "09-jupyterlab-notebook")
+        # a job started from the next cell: its curve grows inside the notebook output (the
+        # kernel's periodic drain, Bokeh changes pushed over the comm)
+        page.locator(".jp-Cell .cm-content").nth(1).click()
+        page.keyboard.press("Shift+Enter")
+        first = _wait(lambda: page.evaluate(CURVE_ROWS_JS), 120, "curve points in the notebook")
+        more = _wait(lambda: (n := page.evaluate(CURVE_ROWS_JS)) > first and n, 60,
+                     "more curve points in the notebook")
+        assert more > first
     finally:
         stop_group(proc, grace=20)
 

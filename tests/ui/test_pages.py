@@ -133,6 +133,8 @@ def test_training_page_follows_jobs_live_and_aggregates_seeds(finished_jobs):
     assert table["status"].tolist() == ["completed"] * 2
     assert (table["progress"] == 100).all()
     panel.metric = "loss/td"
+    # the live plot holds each logged point of the shown metric once
+    assert panel.live.points() == int((data["name"] == "loss/td").sum()) > 0
     panel.view = "across seeds"
     agg = panel.aggregate_frame()
     assert set(agg.columns) >= {"group", "step", "mean", "iqm", "ci_low", "ci_high"}
