@@ -1,5 +1,7 @@
 """Real d3rlpy training in thread jobs: API, metrics, cancel, failures, bad input."""
 
+import os
+import sys
 import threading
 import time
 
@@ -149,6 +151,7 @@ def test_failing_job_records_traceback_and_others_go_on(cartpole_small, store):
     ({"eval_every": 15, "log_every": 10}, "multiple of log_every"),
     ({"env": "NoSuchEnv-v9"}, "unknown gymnasium environment"),
     ({"n_steps": 0}, "n_steps must be >= 1"),
+    ({"nice": 25}, "nice must be an integer from 0"),
 ])
 def test_bad_input_fails_before_any_work(toy_discrete, store, kwargs, match):
     if kwargs.get("device") == "cuda:0":
@@ -241,3 +244,30 @@ def test_health_flags_from_synthetic_curves():
 
 def test_algorithms_frame_is_public():
     assert len(algorithms()) == len(ALGORITHMS)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="threads renice alone on Linux")
+@pytest.mark.parametrize("executor", ["thread", pytest.param("process", marks=pytest.mark.slow)])
+def test_training_runs_at_lower_cpu_priority(executor, cartpole_small, store):
+    """Workers yield the CPU to the notebook/dashboard: the job's thread (not the caller's)
+    or its worker process runs ``nice`` levels lower."""
+    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    job = train(cartpole_small, "dqn", n_steps=1_000_000, log_every=100, eval_every=0,
+                checkpoint_every=0, store=store, executor=executor, nice=7)
+    try:
+        def worker_nice():
+            if executor == "thread":
+                return os.getpriority(os.PRIO_PROCESS, job._thread.native_id)
+            proc = getattr(job, "_proc", None)
+            return os.getpriority(os.PRIO_PROCESS, proc.pid) if proc is not None else None
+
+        deadline = time.monotonic() + 120
+        while job.status != "running" or worker_nice() != min(19, base + 7):
+            assert time.monotonic() < deadline, (job.status, worker_nice(), job.error)
+            time.sleep(0.05)
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base
+        assert os.getpriority(os.PRIO_PROCESS, 0) == base  # the notebook's process: unchanged
+    finally:
+        job.cancel()
+        job.wait(timeout=120, progress=False)
+    assert job.status == "cancelled"

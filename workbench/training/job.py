@@ -478,7 +478,8 @@ def train(ds: EpisodeDataset | str, algo: str = "cql", n_steps: int = 10_000, se
           log_every: int | None = None, eval_every: int | None = None,
           checkpoint_every: int | None = None, holdout: float = 0.1, n_step: int = 1,
           eval_episodes: int = 5, keep_checkpoints: int = 2, store: RunStore | None = None,
-          name: str | None = None, start: bool = True, **hyperparameters: Any) -> TrainingJob:
+          name: str | None = None, nice: int = 10, start: bool = True,
+          **hyperparameters: Any) -> TrainingJob:
     """Train a d3rlpy algorithm on ``ds`` in the background; returns a job at once.
 
     Args:
@@ -504,6 +505,10 @@ def train(ds: EpisodeDataset | str, algo: str = "cql", n_steps: int = 10_000, se
         keep_checkpoints: newest checkpoints kept on disk.
         store: RunStore to record into (default: ``$WORKBENCH_HOME/runs.sqlite``).
         name: free-text label of the run.
+        nice: CPU niceness added to the worker (0 = the caller's priority, up to 19): the
+            notebook, the dashboard and the browser are served first, training gets every
+            cycle left.  Applies to the worker's thread on Linux and to the worker process
+            of the process executor; ignored where the OS cannot do it.
         start: start (queue) the job now; ``False`` returns it unstarted (``job._start()``).
         **hyperparameters: fields of the d3rlpy config (``batch_size``, ``learning_rate``,
             ``alpha``, ``compile_graph``...); see :mod:`workbench.training.algorithms`.
@@ -555,6 +560,9 @@ def train(ds: EpisodeDataset | str, algo: str = "cql", n_steps: int = 10_000, se
         raise ConfigError(f"holdout must be in [0, 1), got {holdout}")
     if int(n_step) < 1:
         raise ConfigError(f"n_step must be >= 1, got {n_step}")
+    if isinstance(nice, bool) or not isinstance(nice, int) or not 0 <= nice <= 19:
+        raise ConfigError(f"nice must be an integer from 0 (normal priority) to 19 (lowest), "
+                          f"got {nice!r}")
     if env is not None and not isinstance(env, str) and executor == "process":
         raise ConfigError("the process executor needs env as a gymnasium id string (an env "
                           "object cannot be sent to another process)")
@@ -575,7 +583,7 @@ def train(ds: EpisodeDataset | str, algo: str = "cql", n_steps: int = 10_000, se
                    checkpoint_every=checkpoint_every, device=dev, store_path=str(store.path),
                    executor=executor, env=env, eval_episodes=int(eval_episodes),
                    holdout=float(holdout), n_step=int(n_step),
-                   keep_checkpoints=int(keep_checkpoints))
+                   keep_checkpoints=int(keep_checkpoints), nice=nice)
     source = _dataset_source(ds, store.path.parent)
     store.create_run(run_id, name=name, algo=spec_algo.name, dataset=ds.name,
                      dataset_fingerprint=ds.fingerprint, seed=seed, n_steps=n_steps, step=0,
@@ -685,8 +693,8 @@ def resume(run_id: str, *, dataset: Any = None, n_steps: int | None = None,
                    device=dev, store_path=str(store.path), executor=ex, env=sp.get("env"),
                    eval_episodes=int(sp["eval_episodes"]), holdout=float(sp["holdout"]),
                    n_step=int(sp["n_step"]), keep_checkpoints=int(sp["keep_checkpoints"]),
-                   torch_threads=sp.get("torch_threads", 1), start_step=start_step,
-                   checkpoint=ckpt_path)
+                   torch_threads=sp.get("torch_threads", 1), nice=int(sp.get("nice", 10)),
+                   start_step=start_step, checkpoint=ckpt_path)
     store.delete_metrics_after(run_id, start_step)
     store.update_run(run_id, status="queued", pid=os.getpid(), finished=None, error=None,
                      n_steps=total, executor=ex, device=dev)

@@ -63,6 +63,7 @@ class RunSpec:
     n_step: int = 1
     keep_checkpoints: int = 2
     torch_threads: int | None = 1
+    nice: int = 10
     start_step: int = 0
     checkpoint: str | None = None
 
@@ -435,6 +436,33 @@ def _fit_prdc_neighbours(algo: Any, buffer: Any) -> None:
         algo.impl._nbsr = nn
 
 
+def lower_cpu_priority(nice: int, whole_process: bool) -> bool:
+    """Add ``nice`` to the CPU niceness of the calling thread (Linux) or process (POSIX).
+
+    Training is background work: at a higher niceness the scheduler serves the notebook
+    kernel, the dashboard's server and the browser first, and training still gets every
+    cycle nobody else wants.  A thread-executor job lowers only its own thread, which Linux
+    allows (elsewhere a thread cannot be reniced alone, so nothing changes).  Returns whether
+    the priority was changed; failures (no permission, no ``os.setpriority``) are ignored.
+    """
+    import sys
+
+    if nice <= 0 or not hasattr(os, "setpriority"):
+        return False
+    if whole_process:
+        who = 0
+    elif sys.platform.startswith("linux"):
+        who = threading.get_native_id()  # Linux: a thread id renices that thread alone
+    else:
+        return False
+    try:
+        now = os.getpriority(os.PRIO_PROCESS, who)
+        os.setpriority(os.PRIO_PROCESS, who, min(19, now + int(nice)))
+    except OSError:
+        return False
+    return True
+
+
 def run_job(spec: RunSpec, ds: Any, hooks: Hooks, store: Any | None = None) -> str:
     """Train one run to completion, cancellation or failure; returns the final status.
 
@@ -447,6 +475,7 @@ def run_job(spec: RunSpec, ds: Any, hooks: Hooks, store: Any | None = None) -> s
     from .evaluators import training_health
 
     quiet()
+    lower_cpu_priority(spec.nice, whole_process=spec.executor == "process")
     store = store or RunStore(spec.store_path, reap=False)
     run_dir = store.run_dir(spec.run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
