@@ -11,10 +11,12 @@ updates); the Training tab follows them.
   the page.  Target: p95 <= 1 s.  The baseline printed with it is the page's drain period
   (the periodic callback), the floor of the design.
 * **click → visible response**: light actions (switching tabs, a refused file path's message)
-  timed from Playwright's click to the response element being visible, with the four jobs
-  running and — as the baseline — with no job running.  Target: <= 200 ms.
+  timed in the page from the DOM ``click`` event to the first animation frame that shows the
+  response, with the four jobs running and — as the baseline — with no job running.
+  Target: p95 <= 200 ms.  Playwright's end-to-end time (its actionability checks before the
+  click, ~50 ms idle, and its polling after) is printed beside it.
 
-    .venv/bin/python benchmarks/bench_ui.py [--seconds 25] [--log-every 100] [--strict]
+    .venv/bin/python benchmarks/bench_ui.py [--executor thread|process] [--nice 10] [--strict]
 """
 
 from __future__ import annotations
@@ -61,25 +63,62 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _clicks(page, rounds: int) -> dict[str, list[float]]:
+#: In-page timer of a light action: from the DOM ``click`` event (the moment the user's click
+#: lands; Playwright's own actionability checks before it are not the app's latency) to the
+#: first animation frame in which the response element is rendered (and holds ``text``).
+#: Panel components live in shadow roots, hence the deep query.
+TIMER_JS = """([sel, text]) => {
+  const deep = (root) => {
+    for (const e of root.querySelectorAll('*')) {
+      if (e.matches(sel)) return e;
+      if (e.shadowRoot) { const f = deep(e.shadowRoot); if (f) return f; }
+    }
+    return null;
+  };
+  const shown = () => {
+    const el = deep(document);
+    if (!el || !el.checkVisibility() || el.getBoundingClientRect().height === 0) return false;
+    return !text || (el.shadowRoot || el).textContent.includes(text) || el.textContent.includes(text);
+  };
+  window.__wb_click = new Promise((resolve) => {
+    document.addEventListener('click', (ev) => {
+      const t0 = performance.now();
+      const frame = (ts) => shown() ? resolve((performance.now() - t0) / 1000)
+                                    : requestAnimationFrame(frame);
+      requestAnimationFrame(frame);
+    }, {capture: true, once: true});
+  });
+}"""
+
+
+def _timed_click(page, click, sel: str, text: str = "") -> tuple[float, float]:
+    """Click ``click`` (a locator); returns (in-page, Playwright end-to-end) seconds until
+    ``sel`` is visible (holding ``text``)."""
+    page.evaluate(TIMER_JS, [sel, text])
+    t0 = time.perf_counter()
+    click.click()
+    target = page.locator(sel, has_text=text) if text else page.locator(sel)
+    target.first.wait_for(state="visible")
+    wall = time.perf_counter() - t0
+    return page.evaluate("() => window.__wb_click"), wall
+
+
+def _clicks(page, rounds: int) -> dict[str, list[tuple[float, float]]]:
     """Light actions: switching tabs, and a refused file path (the message appears)."""
-    out: dict[str, list[float]] = {"tab switch": [], "refused path message": []}
+    out: dict[str, list[tuple[float, float]]] = {"tab switch": [], "refused path message": []}
     targets = [("Runs", ".wb-runs-table"), ("Training", ".wb-curves"),
                ("Datasets", ".wb-catalog-select")]
     box = page.locator(".wb-path-input input")
     for r in range(rounds):
         for title, sel in targets:
-            t0 = time.perf_counter()
-            page.locator(".bk-tab", has_text=title).first.click()
-            page.locator(sel).first.wait_for(state="visible")
-            out["tab switch"].append(time.perf_counter() - t0)
+            out["tab switch"].append(
+                _timed_click(page, page.locator(".bk-tab", has_text=title).first, sel))
         path = f"/etc/no-such-file-{r}-{time.monotonic_ns()}"
         box.fill(path)
         box.press("Enter")
-        t0 = time.perf_counter()
-        page.locator(".wb-load-file button").click()
-        page.locator(".wb-datasets-status", has_text=path).wait_for()
-        out["refused path message"].append(time.perf_counter() - t0)
+        out["refused path message"].append(
+            _timed_click(page, page.locator(".wb-load-file button"), ".wb-datasets-status",
+                         path))
     return out
 
 
@@ -90,6 +129,9 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=5, help="click rounds per condition")
     ap.add_argument("--executor", default="thread", choices=["thread", "process"],
                     help="where the four jobs train")
+    ap.add_argument("--nice", type=int, default=10,
+                    help="CPU niceness of the training workers (train(nice=...); 0 = equal "
+                         "priority with the server and the browser)")
     ap.add_argument("--switch-interval", type=float, default=None,
                     help="sys.setswitchinterval for this process (GIL hand-over, seconds)")
     ap.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
@@ -136,7 +178,8 @@ def main() -> int:
             set_max_workers(args.executor, 4)
             jobs = [train(ds, algo="dqn", n_steps=10_000_000, seed=s, store=store,
                           executor=args.executor,
-                          log_every=args.log_every, eval_every=0, checkpoint_every=0)
+                          log_every=args.log_every, eval_every=0, checkpoint_every=0,
+                          nice=args.nice)
                     for s in range(4)]
             register_jobs(jobs)
             page.locator(".bk-tab", has_text="Training").first.click()
@@ -144,7 +187,9 @@ def main() -> int:
             page.evaluate(POLLER_JS)
             t_start = time.time()
             time.sleep(args.seconds)
+            print("phase: busy clicks", file=sys.stderr, flush=True)
             busy = _clicks(page, args.rounds)
+            print("phase: busy clicks done", file=sys.stderr, flush=True)
             page.locator(".bk-tab", has_text="Training").first.click()
             time.sleep(2.0)
             seen = page.evaluate("() => Array.from(window.__wb_seen.entries())")
@@ -164,8 +209,8 @@ def main() -> int:
         server.stop()
 
     ok = True
-    print(f"bench_ui: 4 DQN jobs ({args.executor} executor) logging every {args.log_every} "
-          f"updates, {len(os.sched_getaffinity(0))} CPU cores, {args.seconds:.0f} s window, "
+    print(f"bench_ui: 4 DQN jobs ({args.executor} executor, nice {args.nice}) logging every "
+          f"{args.log_every} updates, {len(os.sched_getaffinity(0))} CPU cores, {args.seconds:.0f} s window, "
           f"GIL switch interval {sys.getswitchinterval() * 1000:g} ms")
     if lat:
         p50, p95, mx = _pct(lat, 0.5), _pct(lat, 0.95), max(lat)
@@ -180,12 +225,16 @@ def main() -> int:
         print("  metric logged -> browser: no rows measured")
         ok = False
     for action in busy:
-        b, i = busy[action], idle[action]
+        b, i = [x[0] for x in busy[action]], [x[0] for x in idle[action]]
+        bw, iw = [x[1] for x in busy[action]], [x[1] for x in idle[action]]
         print(f"  click -> visible ({action}): busy p50 {_pct(b, .5) * 1000:.0f} ms, p95 "
               f"{_pct(b, .95) * 1000:.0f} ms; idle p50 {_pct(i, .5) * 1000:.0f} ms, p95 "
               f"{_pct(i, .95) * 1000:.0f} ms; busy/idle p50 = {_pct(b, .5) / _pct(i, .5):.1f}x "
               f"(target <= 200 ms)")
-        ok &= _pct(b, 0.5) <= 0.2
+        print(f"      as Playwright sees it (its click checks + polling included): busy p50 "
+              f"{_pct(bw, .5) * 1000:.0f} ms, p95 {_pct(bw, .95) * 1000:.0f} ms; idle p50 "
+              f"{_pct(iw, .5) * 1000:.0f} ms")
+        ok &= _pct(b, 0.95) <= 0.2
     print("  all targets met" if ok else "  some targets missed")
     return 0 if ok or not args.strict else 1
 
