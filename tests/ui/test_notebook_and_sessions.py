@@ -109,8 +109,13 @@ def test_closing_the_tab_stops_the_sessions_callbacks_not_the_jobs(browser, cata
         assert bench.state.n_callbacks_running == 1
         subs_before = metric_stream().n_subscribers
         ds = wb.load_dataset("cartpole-mixed", progress=False)
-        job = train(ds, algo="dqn", n_steps=200_000, seed=0, store=bench.state.store)
+        job = train(ds, algo="dqn", n_steps=200_000, seed=0, store=bench.state.store,
+                    log_every=50)
+        _wait(lambda: len(job.metrics()), 60, "the job's first committed metrics")
+        # followed from this (foreign) thread: its committed rows reach the page on the
+        # session's next tick, Bokeh's document lock respected
         bench.training.follow(job)
+        _wait(lambda: pg.evaluate(CURVE_ROWS_JS), 30, "the followed job's points in the page")
         ctx.close()  # the tab goes away
         deadline = time.monotonic() + 30
         while not bench.state.closed and time.monotonic() < deadline:

@@ -111,6 +111,22 @@ class LiveCurves:
             self._push()
         return len(sel)
 
+    def in_doc(self, fn: Any) -> None:
+        """Run ``fn`` (which changes this plot's Bokeh models) now when that is safe — not
+        displayed, in a notebook, or inside the served session's own callbacks — and
+        otherwise on the session's next tick (Bokeh refuses changes to a served document
+        from a thread that does not hold its lock)."""
+        doc = self.figure.document
+        if doc is None or getattr(doc, "session_context", None) is None:
+            fn()
+            return
+        from panel.io.state import state
+
+        if state._unblocked(doc):
+            fn()
+        else:
+            doc.add_next_tick_callback(fn)
+
     def points(self) -> int:
         """Points held by the figure's sources (all runs)."""
         return sum(len(s.data["step"]) for s in self._sources.values())

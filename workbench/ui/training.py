@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -96,6 +97,7 @@ class TrainingPanel(pn.viewable.Viewer):
         self._seeded: dict[str, int] = {}
         self._ups: dict[str, float] = {}
         self._names: set[str] = set()
+        self._pending: deque[pd.DataFrame] = deque()  # rows for the Buffer and the plot
         self._sub = metric_stream().subscribe(run_ids=set())
         self.state.on_close(self._sub.close)
         self.buffer = hv.streams.Buffer(_empty_frame(), length=BUFFER_LENGTH, index=False)
@@ -278,16 +280,13 @@ class TrainingPanel(pn.viewable.Viewer):
         self.jobs.append(job)
         seed = getattr(getattr(job, "_spec", None), "seed", "?")
         self._labels[job.run_id] = f"{job.algo} s{seed} {job.run_id[-6:]}"
-        self.live.add_run(job.run_id, self._labels[job.run_id])
         self._sub.follow(job.run_id)  # subscribe first, then read what is committed
         past = job.metrics()
         if len(past):
             past = past.assign(run_id=job.run_id, run=self._labels[job.run_id])[_COLUMNS]
             self._seeded[job.run_id] = int(past["step"].max())
-            self._note(past)
-            self.buffer.send(past)
-            self.live.stream(past, self._labels)
-            self.n_batches += 1
+            self._pending.append(past)
+            self.live.in_doc(self._flush)  # now, or on the session's next tick
         else:
             self._seeded[job.run_id] = -1
 
@@ -315,32 +314,45 @@ class TrainingPanel(pn.viewable.Viewer):
             for j in ui_jobs():
                 self.follow(j)
         rows = self._sub.drain_rows()
-        sent = 0
         if rows:
             df = pd.DataFrame(rows, columns=["run_id", "step", "name", "value", "wall_time"])
             seeded = df["run_id"].map(self._seeded).fillna(-1)
-            df = df[df["step"] > seeded]
+            df = df[df["step"] > seeded]  # rows also read from the store by follow()
             if len(df):
                 df.insert(1, "run", df["run_id"].map(self._labels))
-                df = df.astype({"step": "int64", "value": "float64", "wall_time": "float64"})
-                self._note(df)
-                df = df[_COLUMNS].reset_index(drop=True)
-                self.buffer.send(df)
-                self.live.stream(df, self._labels)
-                self.n_batches += 1
-                sent = len(df)
+                self._pending.append(df)
+        sent = self._flush()
         self._refresh_table()
         if self.view == "across seeds" and self._agg_dirty and (
                 time.monotonic() - self._agg_time > 2.0 or not self._busy()):
             self._render_aggregate()
         return sent
 
+    def _flush(self) -> int:
+        """Send the pending rows to the Buffer (one batch) and the live plot; returns them.
+
+        The only place that changes the plot's Bokeh models, so it must run where the
+        document may be changed (the periodic callback, or :meth:`LiveCurves.in_doc`)."""
+        frames = []
+        while self._pending:
+            frames.append(self._pending.popleft())
+        if not frames:
+            return 0
+        df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        df = df.astype({"step": "int64", "value": "float64", "wall_time": "float64"})
+        self._note(df)
+        df = df[_COLUMNS].reset_index(drop=True)
+        self.buffer.send(df)
+        self.live.stream(df, self._labels)
+        self.n_batches += 1
+        return len(df)
+
     def _busy(self) -> bool:
         return any(j.status not in _FINISHED for j in self.jobs)
 
     @param.depends("metric", watch=True)
     def _on_metric(self) -> None:
-        self.live.show(self.metric, self.buffer.data, self._labels)
+        self.live.in_doc(lambda: self.live.show(self.metric, self.buffer.data, self._labels))
         self._agg_dirty = True
         if self.view == "across seeds":
             self._render_aggregate()
