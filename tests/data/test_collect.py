@@ -329,3 +329,13 @@ def test_terminal_on_the_time_limit_step_is_recorded_as_terminated():
     ds = collect(env_id, policy="random", n_steps=40, seed=0, n_envs=2, progress=False)
     assert ds.n_episodes == 8 and list(ds.episode_lengths) == [5] * 8
     assert ds.terminated.all() and not ds.truncated.any()
+
+
+def test_progress_callable_reports_steps_and_changes_nothing():
+    calls = []
+    ds = collect("CartPole-v1", "random", n_steps=1_500, seed=3,
+                 progress=lambda desc, n, total: calls.append((desc, n, total)))
+    assert calls[0][1] == 0 and calls[-1][1] == calls[-1][2] == 1_500
+    assert [n for _, n, _ in calls] == sorted(n for _, n, _ in calls)
+    assert ds.fingerprint == collect("CartPole-v1", "random", n_steps=1_500, seed=3,
+                                     progress=False).fingerprint

@@ -63,7 +63,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 import numpy as np
 
@@ -175,7 +175,33 @@ def _child_seed(rng: np.random.Generator) -> int:
     return int(rng.integers(0, 2**31 - 1))
 
 
-def _bar(total: int, desc: str, progress: bool):
+#: ``progress`` argument of the collection functions: ``True``/``False`` for a ``tqdm.auto``
+#: bar, or a callable ``progress(desc, n_done, total)`` called as environment steps are done
+#: (a dashboard's progress bar, a log line); ``desc`` names the phase ("online DQN", ...).
+Progress = Union[bool, Callable[[str, int, int], None]]
+
+
+class _CallbackBar:
+    """The slice of tqdm's interface the rollouts use, reporting to a callable."""
+
+    def __init__(self, total: int, desc: str, report: Callable[[str, int, int], None]) -> None:
+        self.total, self.desc, self.n, self._report = int(total), desc, 0, report
+        report(desc, 0, self.total)
+
+    def update(self, k: int = 1) -> None:
+        self.n += int(k)
+        self._report(self.desc, min(self.n, self.total), self.total)
+
+    def __enter__(self) -> _CallbackBar:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+def _bar(total: int, desc: str, progress: Progress):
+    if callable(progress):
+        return _CallbackBar(total, desc, progress)
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, unit="step", disable=not progress, leave=False,
@@ -422,7 +448,7 @@ class _Record:
 
 
 def rollout(envs: Any, behavior: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]],
-            n_steps: int, rng: np.random.Generator, *, progress: bool = True,
+            n_steps: int, rng: np.random.Generator, *, progress: Progress = True,
             desc: str = "collect",
             on_step: Callable[[dict[str, np.ndarray]], None] | None = None,
             index_name: str | None = None) -> _Record:
@@ -433,7 +459,7 @@ def rollout(envs: Any, behavior: Callable[[np.ndarray], tuple[np.ndarray, np.nda
         behavior: ``obs (B, d) -> (actions (B, ...), log_probs (B,) or None)``.
         n_steps: number of transitions to generate (autoreset steps do not count).
         rng: seeds the environments (one child seed per sub-env).
-        progress, desc: the ``tqdm.auto`` progress bar.
+        progress, desc: the ``tqdm.auto`` progress bar (or a :data:`Progress` callable).
         on_step: called after each vector step with the valid transitions of that step
             (``obs``, ``actions``, ``rewards``, ``next_obs``, ``terminated``, ``truncated``),
             e.g. to fill a replay buffer and run updates.
@@ -603,7 +629,7 @@ class _Buffer:
 
 
 def train_online(env_id: str, n_steps: int | None = None, seed: int = 0, *, n_envs: int = 8,
-                 agent: Any = None, progress: bool = True) -> OnlineResult:
+                 agent: Any = None, progress: Progress = True) -> OnlineResult:
     """Train an online agent with a vectorised loop and record every transition it saw.
 
     Discrete actions: DQN with ε-greedy exploration (ε from 1 to 0.02 over the first 40 % of
@@ -620,7 +646,7 @@ def train_online(env_id: str, n_steps: int | None = None, seed: int = 0, *, n_en
         agent: an *unbuilt or built* d3rlpy Q-learning algorithm to train instead of the
             default DQN/SAC (it must support ``update``; discrete algorithms act ε-greedy on
             ``predict``, continuous ones by ``sample_action``).
-        progress: show a progress bar.
+        progress: show a progress bar, or a :data:`Progress` callable.
 
     Returns:
         :class:`OnlineResult` (the replay dataset has ``scheme="replay"`` metadata).
@@ -743,7 +769,7 @@ def _agent_dir(env_id: str, n_steps: int, seed: int, n_envs: int) -> Path:
 
 
 def online_agent(env_id: str, n_steps: int | None = None, seed: int = 0, *, n_envs: int = 8,
-                 progress: bool = True) -> tuple[Any, EpisodeDataset]:
+                 progress: Progress = True) -> tuple[Any, EpisodeDataset]:
     """The default online agent (DQN/SAC) of ``env_id`` and its replay dataset, cached.
 
     Trained once with :func:`train_online` and stored under
@@ -804,7 +830,7 @@ def _resolve_policy(policy: Any) -> str | Any:
 
 
 def _expert_fn(env_id: str, space: Any, agent: Any, online_steps: int | None, seed: int,
-               n_envs: int, progress: bool) -> tuple[Callable, bool, dict[str, Any]]:
+               n_envs: int, progress: Progress) -> tuple[Callable, bool, dict[str, Any]]:
     """Greedy expert policy, whether its discrete log-prob is 0, and provenance metadata."""
     if agent is None:
         algo, _ = online_agent(env_id, online_steps, seed, n_envs=n_envs, progress=progress)
@@ -826,7 +852,7 @@ def _expert_fn(env_id: str, space: Any, agent: Any, online_steps: int | None, se
 
 def collect(env_id: str, policy: str | Callable | Any = "random", n_steps: int = 10_000,
             seed: int = 0, *, n_envs: int = 8, agent: Any = None, noise: float | None = None,
-            online_steps: int | None = None, progress: bool = True,
+            online_steps: int | None = None, progress: Progress = True,
             name: str | None = None) -> EpisodeDataset:
     """Collect a dataset from a gymnasium environment with a behaviour scheme or policy.
 
@@ -854,7 +880,8 @@ def collect(env_id: str, policy: str | Callable | Any = "random", n_steps: int =
             std as a fraction of half the action range (default 0.2).
         online_steps: env steps of online training (default per env, e.g. 20k for
             CartPole-v1, 10k for Pendulum-v1, 50k for MuJoCo).
-        progress: show ``tqdm`` progress bars.
+        progress: show ``tqdm`` progress bars, or a callable ``progress(desc, n_done,
+            total)`` called as steps are done (see :data:`Progress`).
         name: ``metadata["name"]`` of the dataset.
 
     Returns:

@@ -4,7 +4,6 @@ environment, a summary and an episode browser."""
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from typing import Any
 
@@ -20,57 +19,11 @@ __all__ = ["DatasetsPanel", "SCHEMES"]
 
 SCHEMES = ("random", "expert", "noisy", "mixed", "replay")
 
-# ---------------------------------------------------------------------------- collect progress
-# ``workbench.data.collect`` reports progress with tqdm only.  While the dashboard collects, a
-# thread-local sink receives the bar's counts instead (other threads keep their tqdm bars).
-_progress = threading.local()
-
-
-def _install_collect_progress() -> None:
-    from ..data import collect as mod
-
-    orig = getattr(mod, "_bar", None)
-    if orig is None or getattr(orig, "_wb_ui", False):
-        return
-
-    class _Proxy:
-        def __init__(self, bar: Any, sink: Any, total: int, desc: str) -> None:
-            self._bar, self._sink, self.total, self.desc, self.n = bar, sink, total, desc, 0
-            sink(desc, 0, total)
-
-        def update(self, k: int = 1) -> None:
-            self.n += int(k)
-            self._sink(self.desc, self.n, self.total)
-
-        def __enter__(self) -> _Proxy:
-            self._bar.__enter__()
-            return self
-
-        def __exit__(self, *exc: Any) -> Any:
-            return self._bar.__exit__(*exc)
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self._bar, name)
-
-    def bar(total: int, desc: str, progress: bool) -> Any:
-        sink = getattr(_progress, "sink", None)
-        if sink is None:
-            return orig(total, desc, progress)
-        return _Proxy(orig(total, desc, False), sink, total, desc)
-
-    bar._wb_ui = True  # type: ignore[attr-defined]
-    mod._bar = bar
-
-
 def _collect_with_progress(sink: Any, **kwargs: Any) -> Any:
+    """``collect`` reporting its steps to ``sink(desc, n_done, total)`` (no tqdm bar)."""
     from ..data.collect import collect
 
-    _install_collect_progress()
-    _progress.sink = sink
-    try:
-        return collect(progress=False, **kwargs)
-    finally:
-        _progress.sink = None
+    return collect(progress=sink, **kwargs)
 
 
 class DatasetsPanel(pn.viewable.Viewer):
