@@ -74,7 +74,7 @@ def workbench_job(ds, algo: str, steps: int, batch: int, executor: str = "thread
 
     return train(ds, algo, n_steps=steps, seed=seed, device="cpu", executor=executor,
                  log_every=max(1, steps // 10), eval_every=0, checkpoint_every=0, holdout=0.0,
-                 store=_STORE, batch_size=batch)
+                 store=_STORE, batch_size=batch, nice=0)  # same priority as the bare fit
 
 
 def job_rate(job) -> float:
