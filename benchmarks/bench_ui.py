@@ -126,7 +126,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=25.0, help="measurement window")
     ap.add_argument("--log-every", type=int, default=100, help="updates per logged row")
-    ap.add_argument("--rounds", type=int, default=5, help="click rounds per condition")
+    ap.add_argument("--rounds", type=int, default=20, help="click rounds per condition")
     ap.add_argument("--executor", default="thread", choices=["thread", "process"],
                     help="where the four jobs train")
     ap.add_argument("--nice", type=int, default=10,

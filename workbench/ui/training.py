@@ -280,6 +280,9 @@ class TrainingPanel(pn.viewable.Viewer):
         self.jobs.append(job)
         seed = getattr(getattr(job, "_spec", None), "seed", "?")
         self._labels[job.run_id] = f"{job.algo} s{seed} {job.run_id[-6:]}"
+        # its line and legend entry now (a model-graph change, paid before the first point)
+        label = self._labels[job.run_id]
+        self.live.in_doc(lambda: self.live.add_run(job.run_id, label))
         self._sub.follow(job.run_id)  # subscribe first, then read what is committed
         past = job.metrics()
         if len(past):
