@@ -55,3 +55,23 @@ def test_histograms_share_edges_and_skip_unfinished():
         plots.return_histogram(f.drop(columns="return"))
     with pytest.raises(DiagnosticsError):
         plots.return_histogram(f, bins=0)
+
+
+def test_learning_curves_one_coloured_line_per_run_sorted_by_step():
+    import holoviews as hv
+
+    from workbench.ui import plots
+
+    frame = pd.DataFrame({"run": ["b", "a", "b", "a", "a"], "step": [200, 100, 100, 300, 200],
+                          "name": ["loss", "loss", "loss", "loss", "other"],
+                          "value": [2.0, 1.0, 3.0, 0.5, 9.0]})
+    el = plots.learning_curves(frame, "loss", by="run")
+    layers = list(el)
+    assert [type(x).__name__ for x in layers] == ["Curve", "Scatter", "Curve", "Scatter"]
+    assert [x.label for x in layers] == ["b", "b", "a", "a"]  # order of first appearance
+    assert list(layers[0].dimension_values("step")) == [100, 200]  # sorted per run
+    assert list(layers[2].dimension_values("value")) == [1.0, 0.5]  # "other" left out
+    colours = [hv.Store.lookup_options("bokeh", x, "style").kwargs["color"] for x in layers]
+    assert colours[0] == colours[1] != colours[2] == colours[3]
+    hv.render(el, backend="bokeh")  # renders
+    hv.render(plots.learning_curves(frame, "missing", by="run"), backend="bokeh")

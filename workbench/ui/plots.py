@@ -261,16 +261,19 @@ def state_coverage(frame: pd.DataFrame, x: str, y: str, *, gridsize: int = 40,
 # ---------------------------------------------------------------------------- training
 def learning_curves(frame: pd.DataFrame, metric: str, *, by: str = "run_id",
                     title: str | None = None) -> Any:
-    """One line per ``by`` value of ``metric`` against the step, with its points.
+    """One coloured line (with its logged points) per ``by`` value of ``metric`` against the
+    step, for comparing finished runs (the live view streams instead: ``ui.live``).
 
     ``frame``: tidy metric rows (``run_id, step, name, value`` and optionally
-    ``wall_time``), e.g. :meth:`TrainingJob.metrics` or the metric stream.  Rows of other
-    metrics are ignored; an empty selection gives an empty (but renderable) plot.
+    ``wall_time``), e.g. :meth:`TrainingJob.metrics` or :meth:`RunStore.metrics`.  Rows of
+    other metrics are ignored; an empty selection gives an empty (but renderable) plot.
 
     Returns:
-        ``hv.Path * hv.Scatter`` (an ``hv.Overlay`` of always two elements, so a live plot
-        keeps one data source per element while runs come and go): grey lines and the
-        logged points coloured by ``by`` with hover (step, value, run, wall time).
+        ``hv.Overlay`` of an ``hv.Curve`` and an ``hv.Scatter`` per run, in the order the
+        runs first appear, coloured alike and labelled by ``by`` (hover: step, value, run).
+
+    Raises:
+        DiagnosticsError: ``frame`` lacks ``step``, ``name`` or ``value``.
     """
     hv = _hv()
     title = title or metric
@@ -278,29 +281,23 @@ def learning_curves(frame: pd.DataFrame, metric: str, *, by: str = "run_id",
     if need:
         raise DiagnosticsError(f"learning_curves needs columns {need}")
     sel = frame[frame["name"] == metric]
-    key = by if by in frame.columns else None
-    extra = ["wall_time"] if "wall_time" in frame.columns else []
-    if key is None:
+    if by not in frame.columns:
         sel = sel.assign(**{by: metric})
-    pts = sel[["step", "value", by, *extra]].copy()
+    pts = sel[["step", "value", by]].astype({"step": float, "value": float})
     pts[by] = pts[by].astype(str)
-    pts["step"] = pts["step"].astype(float)
-    pts["value"] = pts["value"].astype(float)
-    keys = list(dict.fromkeys(pts[by]))
-    cmap = {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(keys)} or {"": PALETTE[0]}
-    paths = [g.sort_values("step")[["step", "value", by]] for _, g in
-             pts.groupby(by, sort=False)]
-    if not paths:  # one invisible path keeps the colour mapping of a live plot
-        paths = [pts.iloc[:0].reindex([0]).assign(**{by: ""})[["step", "value", by]]]
     common = {"width": 680, "height": 360, "show_grid": True}
-    # neutral lines (one MultiLine row per run: colour-mapping a Path splits it into a glyph
-    # per segment, which makes a live re-render grow with every point); colour on the points
-    lines = hv.Path(paths, kdims=["step", "value"], vdims=[by]).opts(
-        color="#888888", line_width=1.5, alpha=0.8, show_legend=False, **common)
-    dots = hv.Scatter(pts, kdims=["step"], vdims=["value", by, *extra]).opts(
-        color=by, cmap=cmap, size=4, tools=["hover"], show_legend=True,
-        legend_position="right", **common)
-    return (lines * dots).opts(title=title, xlabel="gradient step", ylabel=metric)
+    layers = []
+    for i, (key, g) in enumerate(pts.groupby(by, sort=False)):
+        g = g.sort_values("step", kind="stable")
+        colour = PALETTE[i % len(PALETTE)]
+        layers.append(hv.Curve(g, kdims=["step"], vdims=["value", by], label=key).opts(
+            color=colour, line_width=1.5, tools=["hover"], **common))
+        layers.append(hv.Scatter(g, kdims=["step"], vdims=["value", by], label=key).opts(
+            color=colour, size=4, **common))
+    if not layers:
+        return _empty(hv, title, "gradient step", metric)
+    return hv.Overlay(layers).opts(title=title, xlabel="gradient step", ylabel=metric,
+                                   legend_position="right", show_legend=True)
 
 
 def pd_empty(columns: list[str]) -> pd.DataFrame:
