@@ -96,7 +96,8 @@ def state_frame(ds: EpisodeDataset, x: str = "obs_0", y: str = "obs_1", *, pca: 
 
 
 def seed_aggregate(frame: pd.DataFrame, metric: str, groups: dict[str, str], *,
-                   reps: int = 300, confidence: float = 0.95, seed: int = 0) -> pd.DataFrame:
+                   reps: int = 300, confidence: float = 0.95, seed: int = 0,
+                   cache: dict | None = None) -> pd.DataFrame:
     """Per group and step: mean, IQM and the IQM's stratified-bootstrap CI across runs.
 
     Args:
@@ -104,6 +105,8 @@ def seed_aggregate(frame: pd.DataFrame, metric: str, groups: dict[str, str], *,
         metric: the metric.
         groups: ``{run_id: group}`` (e.g. the algorithm); runs not in it are ignored.
         reps, confidence, seed: bootstrap settings (:func:`workbench.stats.stratified_bootstrap_ci`).
+        cache: a dict kept between calls (a live view): a step whose values are unchanged
+            reuses its row instead of bootstrapping again, so a refresh costs the new steps.
 
     Returns:
         ``group, step, n_runs, mean, iqm, ci_low, ci_high`` — only steps that at least two
@@ -123,11 +126,17 @@ def seed_aggregate(frame: pd.DataFrame, metric: str, groups: dict[str, str], *,
             vals = vals[np.isfinite(vals)]
             if len(vals) < 2:
                 continue
-            est, lo, hi = stratified_bootstrap_ci(vals, iqm, reps=reps, confidence=confidence,
-                                                  seed=seed)
-            rows.append({"group": g, "step": int(step), "n_runs": len(vals),
-                         "mean": float(mean(vals)), "iqm": float(est), "ci_low": float(lo),
-                         "ci_high": float(hi)})
+            key = (metric, g, int(step), reps, confidence, seed, vals.tobytes())
+            row = cache.get(key) if cache is not None else None
+            if row is None:
+                est, lo, hi = stratified_bootstrap_ci(vals, iqm, reps=reps,
+                                                      confidence=confidence, seed=seed)
+                row = {"group": g, "step": int(step), "n_runs": len(vals),
+                       "mean": float(mean(vals)), "iqm": float(est), "ci_low": float(lo),
+                       "ci_high": float(hi)}
+                if cache is not None:
+                    cache[key] = row
+            rows.append(row)
     return pd.DataFrame(rows, columns=["group", "step", "n_runs", "mean", "iqm", "ci_low",
                                        "ci_high"])
 

@@ -107,6 +107,7 @@ class TrainingPanel(pn.viewable.Viewer):
         self._table_time = 0.0
         self._agg_dirty = False
         self._agg_time = 0.0
+        self._agg_cache: dict = {}  # (metric, group, step, values...) -> aggregate row
         self.n_batches = 0  # batches sent to the Buffer (for tests and benchmarks)
         self._build_form()
         self.status = pn.pane.Alert("Load a dataset, choose an algorithm and press *Start "
@@ -370,7 +371,8 @@ class TrainingPanel(pn.viewable.Viewer):
     def aggregate_frame(self) -> pd.DataFrame:
         """Mean, IQM and the IQM's bootstrap CI per algorithm and step for the metric."""
         groups = {j.run_id: j.algo for j in self.jobs}
-        return _frames.seed_aggregate(self.buffer.data, self.metric, groups)
+        return _frames.seed_aggregate(self.buffer.data, self.metric, groups,
+                                      cache=self._agg_cache)
 
     def _render_aggregate(self) -> None:
         self._agg_dirty, self._agg_time = False, time.monotonic()
