@@ -81,6 +81,10 @@ def test_training_curve_grows_live_then_cancel(page, served_app):
         ".tabulator-cell", has_text="Cancel").click()
     jobs.locator(".tabulator-row", has_text="cancelled").first.wait_for(timeout=30_000)
     screenshot(page, "05-training-cancelled")
+    # the across-seeds view appears (one run: the note says what it needs)
+    page.get_by_role("button", name="across seeds").click()
+    page.locator(".wb-aggregate").first.wait_for(state="visible")
+    page.get_by_text("needs at least two runs").first.wait_for()
 
 
 def test_ope_page_shows_estimates_for_finished_runs(page, served_app):

@@ -62,3 +62,33 @@ def test_new_run_gets_a_legend_entry_and_metric_switch_redraws_from_history():
     live.stream(_rows("c", [7], name="eval/return"), {**labels, "c": "cql c"})
     assert [i.label.value for i in live._legend.items][-1] == "cql c"
     assert live.points() == 5
+
+
+def _agg(groups_steps):
+    rows = [{"group": g, "step": s, "mean": 1.0, "iqm": 1.5, "ci_low": 0.5, "ci_high": 2.5,
+             "n_runs": 3} for g, steps in groups_steps.items() for s in steps]
+    return pd.DataFrame(rows)
+
+
+def test_live_aggregate_replaces_columns_and_never_adds_tools():
+    from workbench.ui.live import LiveAggregate
+
+    live = LiveAggregate()
+    doc = Document()
+    doc.add_root(live.figure)
+    n_tools = len(live.figure.tools)
+    live.update(_agg({"dqn": [300, 100, 200]}), title="loss across seeds")
+    assert list(live._sources["dqn"].data["step"]) == [100, 200, 300]
+    assert live.points() == 3 and live.figure.title.text == "loss across seeds"
+    events = _events(doc)
+    live.update(_agg({"dqn": [100, 200, 300, 400]}), title="loss across seeds")
+    assert [type(e).__name__ for e in events] == ["ColumnDataChangedEvent"]  # data only
+    live.update(_agg({"cql": [100]}), title="loss across seeds")  # a new group: dqn emptied
+    assert live.points() == 1 and len(live._sources["dqn"].data["step"]) == 0
+    # groups share the one hover tool: adding tools to a shown figure with an outside legend
+    # made BokehJS repaint in a loop
+    assert len(live.figure.tools) == n_tools
+    assert len(live._hover.renderers) == 2
+    labels = [i.label.value for i in live._legend.items]
+    assert labels == ["dqn IQM 95% CI", "dqn IQM", "dqn mean", "cql IQM 95% CI", "cql IQM",
+                      "cql mean"]

@@ -23,7 +23,7 @@ import pandas as pd
 
 from .plots import PALETTE
 
-__all__ = ["LiveCurves"]
+__all__ = ["LiveCurves", "LiveAggregate", "in_doc"]
 
 _COLUMNS = ("step", "value", "wall_time", "run")
 
@@ -34,6 +34,31 @@ def _columns(rows: pd.DataFrame, label: str) -> dict[str, Any]:
             "value": rows["value"].to_numpy(dtype=float),
             "wall_time": rows["wall_time"].to_numpy(dtype=float),
             "run": np.full(len(rows), label, dtype=object)}
+
+
+def in_doc(model: Any, fn: Any) -> None:
+    """Run ``fn`` (which changes ``model``'s Bokeh models) now when that is safe — not
+    displayed, in a notebook, or inside the served session's own callbacks — and otherwise
+    on the session's next tick (Bokeh refuses changes to a served document from a thread
+    that does not hold its lock)."""
+    doc = model.document
+    if doc is None or getattr(doc, "session_context", None) is None:
+        fn()
+        return
+    from panel.io.state import state
+
+    if state._unblocked(doc):
+        fn()
+    else:
+        doc.add_next_tick_callback(fn)
+
+
+def _push(pane: Any) -> None:
+    # in a notebook the changes made to Bokeh models directly are sent by a push (a served
+    # session sends them by itself); a no-op when not displayed
+    from panel.io.notebook import push_notebook
+
+    push_notebook(pane)
 
 
 class LiveCurves:
@@ -112,28 +137,85 @@ class LiveCurves:
         return len(sel)
 
     def in_doc(self, fn: Any) -> None:
-        """Run ``fn`` (which changes this plot's Bokeh models) now when that is safe — not
-        displayed, in a notebook, or inside the served session's own callbacks — and
-        otherwise on the session's next tick (Bokeh refuses changes to a served document
-        from a thread that does not hold its lock)."""
-        doc = self.figure.document
-        if doc is None or getattr(doc, "session_context", None) is None:
-            fn()
-            return
-        from panel.io.state import state
-
-        if state._unblocked(doc):
-            fn()
-        else:
-            doc.add_next_tick_callback(fn)
+        """:func:`in_doc` for this plot."""
+        in_doc(self.figure, fn)
 
     def points(self) -> int:
         """Points held by the figure's sources (all runs)."""
         return sum(len(s.data["step"]) for s in self._sources.values())
 
     def _push(self) -> None:
-        # in a notebook the changes made to Bokeh models directly are sent by a push
-        # (a served session sends them by itself); a no-op when not displayed
-        from panel.io.notebook import push_notebook
+        _push(self.pane)
 
-        push_notebook(self.pane)
+
+class LiveAggregate:
+    """Across-seeds curves per group (IQM solid, mean dashed, the IQM's bootstrap band),
+    updated by replacing each group's columns: no HoloViews re-render, no model-graph walk.
+
+    Attributes:
+        figure: the Bokeh figure; ``pane``: it as a ``pn.pane.Bokeh``.
+    """
+
+    _COLUMNS = ("step", "mean", "iqm", "ci_low", "ci_high", "n_runs")
+
+    def __init__(self, *, width: int = 760, height: int = 360) -> None:
+        import panel as pn
+        from bokeh.models import HoverTool, Legend
+        from bokeh.plotting import figure
+
+        self.figure = figure(width=width, height=height, title="across seeds",
+                             x_axis_label="gradient step", y_axis_label="value",
+                             tools="pan,wheel_zoom,box_zoom,reset,save",
+                             css_classes=["wb-aggregate"])
+        self._legend = Legend(items=[], location="top_left", click_policy="hide")
+        self.figure.add_layout(self._legend, "right")
+        # one hover tool from the start, pointed at each group's IQM line as it comes: adding
+        # tools to a shown figure that has an outside legend sends BokehJS into a repaint
+        # loop (measured: the browser's main thread ~100 % busy)
+        self._hover = HoverTool(renderers=[], tooltips=[
+            ("group", "@group"), ("step", "@step{0,0}"), ("IQM", "@iqm{0.0000}"),
+            ("95% CI", "@ci_low{0.0000} – @ci_high{0.0000}"), ("mean", "@mean{0.0000}"),
+            ("runs", "@n_runs")])
+        self.figure.add_tools(self._hover)
+        self._sources: dict[str, Any] = {}
+        self.pane = pn.pane.Bokeh(self.figure)
+
+    def _source(self, group: str) -> Any:
+        src = self._sources.get(group)
+        if src is None:
+            from bokeh.models import ColumnDataSource, LegendItem
+
+            colour = PALETTE[len(self._sources) % len(PALETTE)]
+            src = ColumnDataSource({k: [] for k in (*self._COLUMNS, "group")})
+            band = self.figure.varea("step", "ci_low", "ci_high", source=src,
+                                     fill_color=colour, fill_alpha=0.2)
+            iqm = self.figure.line("step", "iqm", source=src, color=colour, line_width=2)
+            mean = self.figure.line("step", "mean", source=src, color=colour,
+                                    line_dash="dashed")
+            self._hover.renderers = [*self._hover.renderers, iqm]
+            self._legend.items = [*self._legend.items,
+                                  LegendItem(label=f"{group} IQM 95% CI", renderers=[band]),
+                                  LegendItem(label=f"{group} IQM", renderers=[iqm]),
+                                  LegendItem(label=f"{group} mean", renderers=[mean])]
+            self._sources[group] = src
+        return src
+
+    def update(self, frame: pd.DataFrame, title: str) -> None:
+        """Show ``frame`` (``group, step, mean, iqm, ci_low, ci_high, n_runs`` rows, e.g.
+        :func:`workbench.ui._frames.seed_aggregate`); groups absent from it are emptied."""
+        self.figure.title.text = title
+        groups = dict(tuple(frame.groupby("group", sort=False))) if len(frame) else {}
+        for group in list(groups) + [g for g in self._sources if g not in groups]:
+            d = groups.get(group)
+            src = self._source(group)
+            if d is None:
+                src.data = {k: [] for k in (*self._COLUMNS, "group")}
+                continue
+            d = d.sort_values("step")
+            src.data = {**{k: d[k].to_numpy(dtype=float) for k in self._COLUMNS},
+                        "group": np.full(len(d), str(group), dtype=object)}
+        _push(self.pane)
+
+    def points(self) -> int:
+        """Steps shown, summed over the groups."""
+        return sum(len(s.data["step"]) for s in self._sources.values())

@@ -24,8 +24,8 @@ import panel as pn
 import param
 
 from ..errors import WorkbenchError
-from . import _frames, plots
-from .live import LiveCurves
+from . import _frames
+from .live import LiveAggregate, LiveCurves, in_doc
 from .state import WorkbenchState, register_jobs, ui_jobs
 
 __all__ = ["TrainingPanel", "KEY_HYPERPARAMETERS", "BUFFER_LENGTH"]
@@ -123,8 +123,13 @@ class TrainingPanel(pn.viewable.Viewer):
         self.metric_select.param.watch(lambda e: setattr(self, "metric", e.new or ""), "value")
         self.view_select = pn.widgets.RadioButtonGroup.from_param(self.param.view)
         self.curve_pane = self.live.pane
-        self.agg_pane = pn.pane.HoloViews(None, visible=False, css_classes=["wb-aggregate"])
-        self.agg_note = pn.pane.Markdown("", visible=False)
+        self.live_agg = LiveAggregate()
+        self.agg_pane = self.live_agg.pane
+        self.agg_note = pn.pane.Markdown("")
+        # shown with the "across seeds" view (a Bokeh pane's own `visible` cannot be toggled:
+        # Panel then copies the figure's stylesheets into a str-only parameter and raises)
+        self.agg_box = pn.Column(self.agg_note, self.agg_pane, visible=False,
+                                 sizing_mode="stretch_width")
         for j in jobs or (ui_jobs() if self.follow_all else []):
             self.follow(j)
         self.state.param.watch(self._sync_datasets, ["datasets", "current"])
@@ -328,7 +333,7 @@ class TrainingPanel(pn.viewable.Viewer):
         sent = self._flush()
         self._refresh_table()
         if self.view == "across seeds" and self._agg_dirty and (
-                time.monotonic() - self._agg_time > 2.0 or not self._busy()):
+                time.monotonic() - self._agg_time > 1.0 or not self._busy()):
             self._render_aggregate()
         return sent
 
@@ -364,7 +369,7 @@ class TrainingPanel(pn.viewable.Viewer):
     @param.depends("view", watch=True)
     def _on_view(self) -> None:
         agg = self.view == "across seeds"
-        self.agg_pane.visible = self.agg_note.visible = agg
+        self.agg_box.visible = agg
         if agg:
             self._render_aggregate()
 
@@ -375,6 +380,9 @@ class TrainingPanel(pn.viewable.Viewer):
                                       cache=self._agg_cache)
 
     def _render_aggregate(self) -> None:
+        in_doc(self.live_agg.figure, self._draw_aggregate)
+
+    def _draw_aggregate(self) -> None:
         self._agg_dirty, self._agg_time = False, time.monotonic()
         agg = self.aggregate_frame()
         counts = pd.Series([j.algo for j in self.jobs]).value_counts()
@@ -383,11 +391,11 @@ class TrainingPanel(pn.viewable.Viewer):
                                     "(type several seeds, e.g. `0, 1, 2`). Runs per "
                                     "algorithm: " + (", ".join(f"{a}: {n}" for a, n in
                                                                counts.items()) or "none"))
-            self.agg_pane.object = None
+            self.live_agg.update(agg, title=f"{self.metric} across seeds")
             return
         self.agg_note.object = ("Solid: IQM across seeds with its 95 % stratified-bootstrap "
                                 "band; dashed: mean (Agarwal et al., 2021).")
-        self.agg_pane.object = plots.aggregate_curves(agg, title=f"{self.metric} across seeds")
+        self.live_agg.update(agg, title=f"{self.metric} across seeds")
 
     def _table_frame(self) -> pd.DataFrame:
         rows = []
@@ -440,5 +448,5 @@ class TrainingPanel(pn.viewable.Viewer):
             title="New training", collapsible=False, sizing_mode="stretch_width")
         return pn.Column("## Training", form, self.status, self.table,
                          pn.Row(self.metric_select, self.view_select),
-                         self.curve_pane, self.agg_note, self.agg_pane,
+                         self.curve_pane, self.agg_box,
                          sizing_mode="stretch_width")
