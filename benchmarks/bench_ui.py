@@ -134,6 +134,8 @@ def main() -> int:
                          "priority with the server and the browser)")
     ap.add_argument("--switch-interval", type=float, default=None,
                     help="sys.setswitchinterval for this process (GIL hand-over, seconds)")
+    ap.add_argument("--across-seeds", action="store_true",
+                    help="switch the Training page to its across-seeds (IQM band) view")
     ap.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = ap.parse_args()
 
@@ -184,12 +186,16 @@ def main() -> int:
             register_jobs(jobs)
             page.locator(".bk-tab", has_text="Training").first.click()
             page.locator(".wb-curves").first.wait_for()
+            if args.across_seeds:
+                page.get_by_role("button", name="across seeds").click()
             page.evaluate(POLLER_JS)
             t_start = time.time()
+            steps0 = sum(j.step for j in jobs)
             time.sleep(args.seconds)
             print("phase: busy clicks", file=sys.stderr, flush=True)
             busy = _clicks(page, args.rounds)
             print("phase: busy clicks done", file=sys.stderr, flush=True)
+            rate = (sum(j.step for j in jobs) - steps0) / (time.time() - t_start)
             page.locator(".bk-tab", has_text="Training").first.click()
             time.sleep(2.0)
             seen = page.evaluate("() => Array.from(window.__wb_seen.entries())")
@@ -209,7 +215,8 @@ def main() -> int:
         server.stop()
 
     ok = True
-    print(f"bench_ui: 4 DQN jobs ({args.executor} executor, nice {args.nice}) logging every "
+    print(f"bench_ui: 4 DQN jobs ({args.executor} executor, nice {args.nice}"
+          f"{', across-seeds view' if args.across_seeds else ''}) logging every "
           f"{args.log_every} updates, {len(os.sched_getaffinity(0))} CPU cores, {args.seconds:.0f} s window, "
           f"GIL switch interval {sys.getswitchinterval() * 1000:g} ms")
     if lat:
@@ -224,6 +231,7 @@ def main() -> int:
     else:
         print("  metric logged -> browser: no rows measured")
         ok = False
+    print(f"  training meanwhile: {rate:,.0f} updates/s over the 4 jobs")
     for action in busy:
         b, i = [x[0] for x in busy[action]], [x[0] for x in idle[action]]
         bw, iw = [x[1] for x in busy[action]], [x[1] for x in idle[action]]
