@@ -101,3 +101,18 @@ def test_seed_aggregate_iqm_band_and_its_cache_give_the_same_rows():
     grown = _frames.seed_aggregate(more, "loss", groups, cache=cache)
     assert grown["step"].tolist() == [100, 200, 300, 400]
     assert grown.iloc[-1]["mean"] == 3.0 and len(cache) == 4
+
+
+def test_aggregate_curves_band_iqm_and_mean_per_group():
+    frame = pd.DataFrame({"group": ["dqn", "dqn", "cql"], "step": [200, 100, 100],
+                          "mean": [1.0, 2.0, 3.0], "iqm": [1.1, 2.1, 3.1],
+                          "ci_low": [0.5, 1.5, 2.5], "ci_high": [1.5, 2.5, 3.5],
+                          "n_runs": [3, 3, 2]})
+    el = plots.aggregate_curves(frame, title="loss across seeds")
+    layers = list(el)
+    assert [type(x).__name__ for x in layers] == ["Area", "Curve", "Curve"] * 2
+    assert [x.label for x in layers[:3]] == ["dqn IQM 95% CI", "dqn IQM", "dqn mean"]
+    assert list(layers[1].dimension_values("step")) == [100, 200]
+    hv.render(el, backend="bokeh")
+    with pytest.raises(DiagnosticsError, match="needs columns"):
+        plots.aggregate_curves(frame.drop(columns="iqm"))
