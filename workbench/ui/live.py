@@ -4,14 +4,20 @@ The Training page drains the metric stream every few hundred milliseconds.  Re-r
 HoloViews plot of the whole history for each drain re-executes the plot function over every
 row, recomputes the ranges and makes Bokeh walk every model of the document (its
 ``models.recompute()`` runs whenever a HoloViews update unfreezes the document): with four
-jobs logging on two cores that kept the server busy ~85 % of the time and a click waited
-seconds behind it (measured with py-spy; see ``benchmarks/bench_ui.py``).
+jobs logging on two cores the server thread was ~94 % busy, three quarters of it in that
+re-render, and a click waited seconds behind it (measured with py-spy; see
+``benchmarks/bench_ui.py``).
 
 :class:`LiveCurves` keeps one Bokeh ``ColumnDataSource`` per run and sends only the new
 points with ``ColumnDataSource.stream`` — a hinted event that neither touches the model graph
 nor re-sends old points.  A new run adds its two glyphs once; switching the metric replaces
 each source's columns (no models change either).  The full history stays in the page's
 ``hv.streams.Buffer`` (DESIGN.md §4), which is what notebooks and the aggregate view read.
+:class:`LiveAggregate` does the same for the across-seeds view (IQM, mean and the IQM's
+bootstrap band per group), replacing each group's columns on a refresh.
+
+Changes to these Bokeh models must happen where the document may be changed: the session's
+own callbacks, or :func:`in_doc`, which defers them to the session's next tick otherwise.
 """
 
 from __future__ import annotations
