@@ -139,7 +139,10 @@ def test_training_page_follows_jobs_live_and_aggregates_seeds(finished_jobs):
     agg = panel.aggregate_frame()
     assert set(agg.columns) >= {"group", "step", "mean", "iqm", "ci_low", "ci_high"}
     assert (agg["n_runs"] == 2).all() and (agg["ci_low"] <= agg["ci_high"]).all()
-    assert panel.agg_pane.object is not None
+    steps = agg["step"].nunique()
+    assert panel.live_agg.points() == len(agg) and steps > 0  # the band's figure shows them
+    assert panel.live_agg.figure.title.text == "loss/td across seeds"
+    assert panel.agg_box.visible and "IQM" in panel.agg_note.object
 
 
 def test_training_panel_alone_on_a_job_and_cancel(catalog_home):
