@@ -3,7 +3,6 @@ environment, a summary and an episode browser."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -13,7 +12,7 @@ import param
 
 from ..errors import WorkbenchError
 from . import _frames, plots
-from .state import WorkbenchState, files_under, resolve_under_roots
+from .state import FAILED, WorkbenchState, files_under, in_worker, resolve_under_roots, say
 
 __all__ = ["DatasetsPanel", "SCHEMES"]
 
@@ -106,9 +105,6 @@ class DatasetsPanel(pn.viewable.Viewer):
         self.file_select.disabled = self.file_button.disabled = not self.state.dataset_roots
         self.path_input.disabled = not self.state.dataset_roots
 
-    def _say(self, text: str, kind: str = "info") -> None:
-        self.status.object, self.status.alert_type = text, kind
-
     def load(self, source: str | None = None) -> Any:
         """Load a catalog name, or a path under the dataset roots; returns the dataset.
 
@@ -118,7 +114,7 @@ class DatasetsPanel(pn.viewable.Viewer):
         try:
             ds, name = self._read(source)
         except WorkbenchError as exc:
-            self._say(str(exc), "danger")
+            say(self.status, str(exc), "danger")
             return None
         return self._loaded(name, ds, 0.0)
 
@@ -134,28 +130,21 @@ class DatasetsPanel(pn.viewable.Viewer):
 
     def _loaded(self, name: str, ds: Any, seconds: float) -> Any:
         self.state.add_dataset(name, ds)
-        self._say(f"Loaded **{name}**: {ds.n_episodes:,} episodes, {ds.n_transitions:,} "
-                  f"transitions" + (f" ({seconds:.1f} s)." if seconds else "."), "success")
+        say(self.status, f"Loaded **{name}**: {ds.n_episodes:,} episodes, "
+            f"{ds.n_transitions:,} transitions" + (f" ({seconds:.1f} s)." if seconds else "."),
+            "success")
         from ..data import catalog
 
         self.catalog_table.value = catalog.catalog_frame()
         return ds
 
     async def _run_load(self, source: str, button: Any) -> None:
-        button.loading = True
-        self._say(f"Loading {source} …")
+        say(self.status, f"Loading {source} …")
         t0 = time.perf_counter()
-        try:
-            ds, name = await asyncio.to_thread(self._read, source)
-        except WorkbenchError as exc:
-            self._say(str(exc), "danger")
-            return
-        except Exception as exc:  # never leave the button spinning
-            self._say(f"{type(exc).__name__}: {exc}", "danger")
-            return
-        finally:
-            button.loading = False
-        self._loaded(name, ds, time.perf_counter() - t0)
+        read = await in_worker(self.status, self._read, source, button=button)
+        if read is not FAILED:
+            ds, name = read
+            self._loaded(name, ds, time.perf_counter() - t0)
 
     async def _on_catalog(self, _event: Any = None) -> None:
         await self._run_load(self.catalog_select.value, self.catalog_button)
@@ -165,7 +154,7 @@ class DatasetsPanel(pn.viewable.Viewer):
         try:  # refuse outside paths before any work, with a message
             resolve_under_roots(source, self.state.dataset_roots)
         except WorkbenchError as exc:
-            self._say(f"Refused: {exc}", "danger")
+            say(self.status, f"Refused: {exc}", "danger")
             return
         await self._run_load(source, self.file_button)
 
@@ -182,7 +171,7 @@ class DatasetsPanel(pn.viewable.Viewer):
         try:
             ds = _collect_with_progress(self._sink, **kw)
         except WorkbenchError as exc:
-            self._say(str(exc), "danger")
+            say(self.status, str(exc), "danger")
             return None
         return self._loaded(self._collect_name(kw), ds, 0.0)
 
@@ -201,25 +190,20 @@ class DatasetsPanel(pn.viewable.Viewer):
 
     async def _on_collect(self, _event: Any = None) -> None:
         kw = self._collect_kwargs()
-        self.collect_button.loading = True
         self.progress.visible = self.progress_text.visible = True
         self.progress.value, self._collect_info = 0, {}
-        self._say(f"Collecting {kw['n_steps']:,} steps of {kw['env_id']} ({kw['policy']}) …")
+        say(self.status,
+            f"Collecting {kw['n_steps']:,} steps of {kw['env_id']} ({kw['policy']}) …")
         cb = pn.state.add_periodic_callback(self._show_progress, period=300)
         t0 = time.perf_counter()
         try:
-            ds = await asyncio.to_thread(_collect_with_progress, self._sink, **kw)
-        except WorkbenchError as exc:
-            self._say(str(exc), "danger")
-            return
-        except Exception as exc:
-            self._say(f"{type(exc).__name__}: {exc}", "danger")
-            return
+            ds = await in_worker(self.status, _collect_with_progress, self._sink,
+                                 button=self.collect_button, **kw)
         finally:
             cb.stop()
-            self.collect_button.loading = False
             self.progress.visible = self.progress_text.visible = False
-        self._loaded(self._collect_name(kw), ds, time.perf_counter() - t0)
+        if ds is not FAILED:
+            self._loaded(self._collect_name(kw), ds, time.perf_counter() - t0)
 
     # ------------------------------------------------------------------ views
     def _sync_loaded(self, *_: Any) -> None:

@@ -11,7 +11,7 @@ import panel as pn
 
 from ..errors import WorkbenchError
 from . import _frames, plots
-from .state import WorkbenchState
+from .state import FAILED, WorkbenchState, in_worker, say
 
 __all__ = ["DiagnosticsPanel"]
 
@@ -112,7 +112,7 @@ class DiagnosticsPanel(pn.viewable.Viewer):
         try:
             rep, frame = self._compute(name)
         except WorkbenchError as exc:
-            self.status.object, self.status.alert_type = str(exc), "danger"
+            say(self.status, str(exc), "danger")
             return None
         self._show(name, rep, frame)
         return rep
@@ -121,17 +121,10 @@ class DiagnosticsPanel(pn.viewable.Viewer):
         name = self.dataset_select.value
         if not name:
             return
-        self.status.object, self.status.alert_type = f"Diagnosing {name} …", "info"
-        try:
-            rep, frame = await asyncio.to_thread(self._compute, name)
-        except WorkbenchError as exc:
-            self.status.object, self.status.alert_type = str(exc), "danger"
-            return
-        except Exception as exc:
-            self.status.object, self.status.alert_type = f"{type(exc).__name__}: {exc}", "danger"
-            return
-        if name == self.dataset_select.value:
-            self._show(name, rep, frame)
+        say(self.status, f"Diagnosing {name} …")
+        computed = await in_worker(self.status, self._compute, name)
+        if computed is not FAILED and name == self.dataset_select.value:
+            self._show(name, *computed)
 
     # ------------------------------------------------------------------ rendering
     def _show(self, name: str, rep: Any, map_frame: pd.DataFrame) -> None:
@@ -161,8 +154,7 @@ class DiagnosticsPanel(pn.viewable.Viewer):
         self._render_map(map_frame)
         tq = "n/a" if rep.tq is None else f"{rep.tq:.3f}"
         saco = "n/a" if rep.saco is None else f"{rep.saco:.3f}"
-        self.status.object = f"**{name}**: TQ {tq}, SACo {saco}."
-        self.status.alert_type = "success"
+        say(self.status, f"**{name}**: TQ {tq}, SACo {saco}.", "success")
 
     def _render_coverage(self) -> None:
         name = self._shown

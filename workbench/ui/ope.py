@@ -3,7 +3,6 @@ from the simulator when there is one, and the estimators' selection metrics."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -12,7 +11,7 @@ import panel as pn
 
 from ..errors import WorkbenchError
 from . import plots
-from .state import WorkbenchState
+from .state import FAILED, WorkbenchState, in_worker, say
 
 __all__ = ["OPEPanel"]
 
@@ -163,7 +162,7 @@ class OPEPanel(pn.viewable.Viewer):
             ids, name = self._check()
             frame, sel, note = self._compute(ids, name)
         except WorkbenchError as exc:
-            self.status.object, self.status.alert_type = str(exc), "danger"
+            say(self.status, str(exc), "danger")
             return None
         self._show(frame, sel, note, 0.0)
         return frame
@@ -172,25 +171,15 @@ class OPEPanel(pn.viewable.Viewer):
         try:
             ids, name = self._check()
         except WorkbenchError as exc:
-            self.status.object, self.status.alert_type = str(exc), "danger"
+            say(self.status, str(exc), "danger")
             return
-        self.run_button.loading = True
-        self.status.object = (f"Evaluating {len(ids)} polic{'y' if len(ids) == 1 else 'ies'} "
-                              f"with {', '.join(self.estimators_select.value)} …")
-        self.status.alert_type = "info"
+        say(self.status, f"Evaluating {len(ids)} polic{'y' if len(ids) == 1 else 'ies'} with "
+            f"{', '.join(self.estimators_select.value)} …")
         t0 = time.perf_counter()
-        try:
-            frame, sel, note = await asyncio.to_thread(self._compute, ids, name)
-        except WorkbenchError as exc:
-            self.status.object, self.status.alert_type = str(exc), "danger"
-            return
-        except Exception as exc:
-            self.status.object = f"{type(exc).__name__}: {exc}"
-            self.status.alert_type = "danger"
-            return
-        finally:
-            self.run_button.loading = False
-        self._show(frame, sel, note, time.perf_counter() - t0)
+        computed = await in_worker(self.status, self._compute, ids, name,
+                                   button=self.run_button)
+        if computed is not FAILED:
+            self._show(*computed, time.perf_counter() - t0)
 
     def _show(self, frame: pd.DataFrame, sel: Any, note: str, seconds: float) -> None:
         self.frame, self.selection = frame, sel
@@ -200,12 +189,11 @@ class OPEPanel(pn.viewable.Viewer):
                                       else pd.DataFrame())
         self.selection_note.object = note
         bv = frame.attrs.get("behavior_value")
-        self.status.object = (f"Estimated {frame['policy'].nunique()} policies with "
-                              f"{frame['estimator'].nunique()} estimators"
-                              + (f" in {seconds:.1f} s" if seconds else "")
-                              + (f"; behaviour policy's value {bv:.3g}" if bv is not None
-                                 else "") + ".")
-        self.status.alert_type = "success"
+        say(self.status, f"Estimated {frame['policy'].nunique()} policies with "
+            f"{frame['estimator'].nunique()} estimators"
+            + (f" in {seconds:.1f} s" if seconds else "")
+            + (f"; behaviour policy's value {bv:.3g}" if bv is not None else "") + ".",
+            "success")
 
     def __panel__(self) -> Any:
         form = pn.Card(

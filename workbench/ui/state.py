@@ -6,6 +6,7 @@ browser tab stops that session's periodic callbacks and subscriptions but never 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from collections.abc import Sequence
@@ -14,19 +15,52 @@ from typing import TYPE_CHECKING, Any
 
 import param
 
-from ..errors import DatasetError
+from ..errors import DatasetError, WorkbenchError
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..tracking.store import RunStore
     from ..training.job import TrainingJob
 
-__all__ = ["WorkbenchState", "resolve_under_roots", "register_jobs", "ui_jobs"]
+__all__ = ["WorkbenchState", "resolve_under_roots", "register_jobs", "ui_jobs", "say",
+           "in_worker", "FAILED"]
 
 #: File suffixes the Datasets page offers under the dataset roots.
 DATASET_SUFFIXES = (".npz", ".parquet", ".csv", ".hdf5", ".h5")
 
 _JOBS: list[TrainingJob] = []
 _JOBS_LOCK = threading.Lock()
+
+
+#: What :func:`in_worker` returns when the work failed (the page already says why).
+FAILED = object()
+
+
+def say(alert: Any, text: str, kind: str = "info") -> None:
+    """Show ``text`` on a page's status ``pn.pane.Alert`` (``kind``: info, success,
+    warning, danger)."""
+    alert.object, alert.alert_type = text, kind
+
+
+async def in_worker(alert: Any, fn: Any, *args: Any, button: Any = None, **kwargs: Any) -> Any:
+    """Run ``fn(*args, **kwargs)`` in a worker thread, so the page stays live, and return
+    its result.
+
+    A failure is shown on ``alert`` (a :class:`WorkbenchError`'s message; anything else as
+    its type and message) and :data:`FAILED` is returned: a page never leaves a traceback
+    or a spinning ``button`` (it shows ``loading`` meanwhile) behind.
+    """
+    if button is not None:
+        button.loading = True
+    try:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+    except WorkbenchError as exc:
+        say(alert, str(exc), "danger")
+    except Exception as exc:
+        say(alert, f"{type(exc).__name__}: {exc}", "danger")
+    finally:
+        if button is not None:
+            button.loading = False
+    return FAILED
 
 
 def register_jobs(jobs: Sequence[TrainingJob]) -> None:
