@@ -142,10 +142,6 @@ class LiveCurves:
             self._push()
         return len(sel)
 
-    def in_doc(self, fn: Any) -> None:
-        """:func:`in_doc` for this plot."""
-        in_doc(self.figure, fn)
-
     def points(self) -> int:
         """Points held by the figure's sources (all runs)."""
         return sum(len(s.data["step"]) for s in self._sources.values())

@@ -12,6 +12,7 @@ tab stops the callback and the subscription — never the jobs.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -26,7 +27,7 @@ import param
 from ..errors import WorkbenchError
 from . import _frames
 from .live import LiveAggregate, LiveCurves, in_doc
-from .state import WorkbenchState, register_jobs, ui_jobs
+from .state import WorkbenchState, register_jobs, say, ui_jobs
 
 __all__ = ["TrainingPanel", "KEY_HYPERPARAMETERS", "BUFFER_LENGTH"]
 
@@ -98,6 +99,7 @@ class TrainingPanel(pn.viewable.Viewer):
         self._ups: dict[str, float] = {}
         self._names: set[str] = set()
         self._pending: deque[pd.DataFrame] = deque()  # rows for the Buffer and the plot
+        self._follow_lock = threading.Lock()
         self._sub = metric_stream().subscribe(run_ids=set())
         self.state.on_close(self._sub.close)
         self.buffer = hv.streams.Buffer(_empty_frame(), length=BUFFER_LENGTH, index=False)
@@ -250,9 +252,8 @@ class TrainingPanel(pn.viewable.Viewer):
         for j in jobs:
             self.follow(j)
         self.state.runs_version += 1
-        self.status.object = (f"Started {len(jobs)} job(s): {algo}, {n_steps:,} steps, "
-                              f"seeds {', '.join(map(str, seeds))}.")
-        self.status.alert_type = "success"
+        say(self.status, f"Started {len(jobs)} job(s): {algo}, {n_steps:,} steps, "
+            f"seeds {', '.join(map(str, seeds))}.", "success")
         self._refresh_table(force=True)
         return jobs
 
@@ -260,7 +261,7 @@ class TrainingPanel(pn.viewable.Viewer):
         try:
             self.start()
         except WorkbenchError as exc:
-            self.status.object, self.status.alert_type = str(exc), "danger"
+            say(self.status, str(exc), "danger")
 
     def cancel(self, run_id: str) -> bool:
         """Cancel a followed job by run id (``False`` when it had already finished)."""
@@ -276,8 +277,7 @@ class TrainingPanel(pn.viewable.Viewer):
             return
         run_id = self.table.value.iloc[event.row]["run_id"]
         if self.cancel(run_id):
-            self.status.object = f"Cancelling {run_id} …"
-            self.status.alert_type = "warning"
+            say(self.status, f"Cancelling {run_id} …", "warning")
 
     def follow(self, job: Any) -> None:
         """Show ``job`` in the table and its metrics on the curves (from its first row)."""
@@ -285,19 +285,18 @@ class TrainingPanel(pn.viewable.Viewer):
             return
         self.jobs.append(job)
         seed = getattr(getattr(job, "_spec", None), "seed", "?")
-        self._labels[job.run_id] = f"{job.algo} s{seed} {job.run_id[-6:]}"
+        label = self._labels[job.run_id] = f"{job.algo} s{seed} {job.run_id[-6:]}"
         # its line and legend entry now (a model-graph change, paid before the first point)
-        label = self._labels[job.run_id]
-        self.live.in_doc(lambda: self.live.add_run(job.run_id, label))
-        self._sub.follow(job.run_id)  # subscribe first, then read what is committed
-        past = job.metrics()
+        in_doc(self.live.figure, lambda: self.live.add_run(job.run_id, label))
+        # subscribe first, then read what is committed; the drain waits meanwhile so that
+        # rows in both are filtered by _seeded (follow() may run on another thread)
+        with self._follow_lock:
+            self._sub.follow(job.run_id)
+            past = job.metrics()
+            self._seeded[job.run_id] = int(past["step"].max()) if len(past) else -1
         if len(past):
-            past = past.assign(run_id=job.run_id, run=self._labels[job.run_id])[_COLUMNS]
-            self._seeded[job.run_id] = int(past["step"].max())
-            self._pending.append(past)
-            self.live.in_doc(self._flush)  # now, or on the session's next tick
-        else:
-            self._seeded[job.run_id] = -1
+            self._pending.append(past.assign(run_id=job.run_id, run=label)[_COLUMNS])
+            in_doc(self.live.figure, self._flush)  # now, or on the session's next tick
 
     # ------------------------------------------------------------------ live updates
     def _note(self, frame: pd.DataFrame) -> None:
@@ -322,7 +321,8 @@ class TrainingPanel(pn.viewable.Viewer):
         if self.follow_all:
             for j in ui_jobs():
                 self.follow(j)
-        rows = self._sub.drain_rows()
+        with self._follow_lock:
+            rows = self._sub.drain_rows()
         if rows:
             df = pd.DataFrame(rows, columns=["run_id", "step", "name", "value", "wall_time"])
             seeded = df["run_id"].map(self._seeded).fillna(-1)
@@ -340,8 +340,8 @@ class TrainingPanel(pn.viewable.Viewer):
     def _flush(self) -> int:
         """Send the pending rows to the Buffer (one batch) and the live plot; returns them.
 
-        The only place that changes the plot's Bokeh models, so it must run where the
-        document may be changed (the periodic callback, or :meth:`LiveCurves.in_doc`)."""
+        It changes the plot's Bokeh models, so it runs where the document may be changed:
+        the periodic callback, or through :func:`~workbench.ui.live.in_doc`."""
         frames = []
         while self._pending:
             frames.append(self._pending.popleft())
@@ -361,7 +361,8 @@ class TrainingPanel(pn.viewable.Viewer):
 
     @param.depends("metric", watch=True)
     def _on_metric(self) -> None:
-        self.live.in_doc(lambda: self.live.show(self.metric, self.buffer.data, self._labels))
+        in_doc(self.live.figure,
+               lambda: self.live.show(self.metric, self.buffer.data, self._labels))
         self._agg_dirty = True
         if self.view == "across seeds":
             self._render_aggregate()
