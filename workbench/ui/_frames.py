@@ -15,7 +15,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ..data.dataset import EpisodeDataset
 
-__all__ = ["episode_steps", "action_frame", "state_frame", "seed_aggregate", "report_table"]
+__all__ = ["episode_steps", "action_frame", "state_frame", "seed_aggregate", "report_table",
+           "run_label"]
 
 
 def _flat(a: np.ndarray) -> np.ndarray:
@@ -139,6 +140,11 @@ def seed_aggregate(frame: pd.DataFrame, metric: str, groups: dict[str, str], *,
             rows.append(row)
     return pd.DataFrame(rows, columns=["group", "step", "n_runs", "mean", "iqm", "ci_low",
                                        "ci_high"])
+
+
+def run_label(algo: str, seed: Any, run_id: str) -> str:
+    """How a run is named in legends: ``"dqn s0 a1b2c3"`` (the run id's last 6 characters)."""
+    return f"{algo} s{seed} {run_id[-6:]}"
 
 
 def report_table(report: Any) -> pd.DataFrame:

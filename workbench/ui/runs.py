@@ -13,6 +13,7 @@ import panel as pn
 
 from ..errors import WorkbenchError
 from . import plots
+from ._frames import run_label, runs_frame
 from .state import WorkbenchState
 
 __all__ = ["RunsPanel"]
@@ -74,8 +75,6 @@ class RunsPanel(pn.viewable.Viewer):
     # ------------------------------------------------------------------ data
     def refresh(self) -> pd.DataFrame:
         """Re-read the store (runs whose process died show ``crashed``)."""
-        from ._frames import runs_frame
-
         df = runs_frame(self.state.store)
         if "duration_s" in df:
             df["duration_s"] = df["duration_s"].round(1)
@@ -127,7 +126,7 @@ class RunsPanel(pn.viewable.Viewer):
         if m is None or m.empty or not self.metric_select.value:
             self.compare_pane.object = None
             return
-        labels = {r.run_id: f"{r.algo} s{r.seed} {r.run_id[-6:]}"
+        labels = {r.run_id: run_label(r.algo, r.seed, r.run_id)
                   for r in self.frame.itertuples()}
         m = m.assign(run=m["run_id"].map(labels).fillna(m["run_id"]))
         self.compare_pane.object = plots.learning_curves(m, self.metric_select.value, by="run",

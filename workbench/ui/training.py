@@ -285,7 +285,7 @@ class TrainingPanel(pn.viewable.Viewer):
             return
         self.jobs.append(job)
         seed = getattr(getattr(job, "_spec", None), "seed", "?")
-        label = self._labels[job.run_id] = f"{job.algo} s{seed} {job.run_id[-6:]}"
+        label = self._labels[job.run_id] = _frames.run_label(job.algo, seed, job.run_id)
         # its line and legend entry now (a model-graph change, paid before the first point)
         in_doc(self.live.figure, lambda: self.live.add_run(job.run_id, label))
         # subscribe first, then read what is committed; the drain waits meanwhile so that
