@@ -2,8 +2,9 @@
 
 The dashboard is served in this process (``workbench.ui.app.create_app`` under
 ``pn.serve``, loopback) and opened in headless chromium (Playwright, Debian's chromium).
-Four DQN jobs on ``cartpole-mixed`` train in threads (logging every ``--log-every``
-updates); the Training tab follows them.
+Four DQN jobs on ``cartpole-mixed`` train (``--executor thread|process``, at ``--nice``,
+logging every ``--log-every`` updates); the Training tab follows them, optionally in its
+across-seeds view.  The jobs' training throughput in the window is printed too.
 
 * **metric → browser**: for every ``loss/td`` row a job logs, the time from its
   ``wall_time`` (stamped by the worker when the logging interval closes) to the moment a
@@ -16,7 +17,10 @@ updates); the Training tab follows them.
   Target: p95 <= 200 ms.  Playwright's end-to-end time (its actionability checks before the
   click, ~50 ms idle, and its polling after) is printed beside it.
 
-    .venv/bin/python benchmarks/bench_ui.py [--executor thread|process] [--nice 10] [--strict]
+    .venv/bin/python benchmarks/bench_ui.py [--executor thread|process] [--nice 10]
+        [--across-seeds] [--strict]
+
+"phase: ..." lines on stderr mark the busy-click phase (to attach a profiler such as py-spy).
 """
 
 from __future__ import annotations
@@ -155,12 +159,9 @@ def main() -> int:
     ds = wb.load_dataset("cartpole-mixed", progress=False)
     store = RunStore(os.path.join(tempfile.mkdtemp(), "runs.sqlite"))
     port = _free_port()
-    apps = []
 
     def factory():
-        app = create_app(dataset_roots=[tempfile.gettempdir()], store=store)
-        apps.append(app.workbench)
-        return app
+        return create_app(dataset_roots=[tempfile.gettempdir()], store=store)
 
     server = pn.serve({"/": factory}, port=port, address="127.0.0.1", show=False,
                       threaded=True, websocket_origin=[f"127.0.0.1:{port}"])
