@@ -38,15 +38,19 @@ def test_unfinished_trailing_episode_is_kept_and_flagged():
     assert ds.summary()["unfinished_last_episode"]
 
 
-def test_without_next_observations_truncated_episodes_drop_their_unknown_last_step():
+def test_without_next_observations_every_step_is_kept_and_final_observations_are_unknown():
     a = flat_arrays(60)
     ds = wb.EpisodeDataset.from_flat(a["observations"], a["actions"], a["rewards"],
                                      a["terminals"], a["timeouts"])
-    # terminated episodes keep every step; the truncated one loses its last step
-    assert list(ds.episode_lengths) == [10, 19, 30]
+    # every step is kept, the truncated one's too (its reward counts in its return) ...
+    assert list(ds.episode_lengths) == [10, 20, 30]
     ep = ds.episodes[1]
-    np.testing.assert_array_equal(ep.observations, a["observations"][10:30])
-    assert ds.metadata["final_observation_inferred"]
+    np.testing.assert_array_equal(ep.observations[:-1], a["observations"][10:30])
+    np.testing.assert_array_equal(ep.actions, a["actions"][10:30])
+    assert ep.episode_return == pytest.approx(a["rewards"][10:30].sum(dtype=np.float64))
+    # ... but its final observation is unknown, so only its last step is no TD transition
+    assert not ds.final_observation_known.any() and not ep.final_observation_known
+    assert np.flatnonzero(~ds.td_mask).tolist() == [29]
 
 
 def test_hidden_episode_boundary_in_next_observations_becomes_a_timeout():

@@ -102,14 +102,19 @@ def test_reads_real_d3rlpy_dump(tmp_path):
     assert detect_format(path) == "d3rlpy"
     ds = wb.load_dataset(path)
     assert ds.is_discrete and ds.n_episodes == 3
-    # d3rlpy semantics: the timeout episode's last step has no next observation -> dropped
-    assert ds.n_transitions == mdp.transition_count == 59
-    # and our own buffers survive a d3rlpy dump with every transition
-    ours = make_dataset(60).to_d3rlpy()
+    # d3rlpy semantics: every step (and reward) is kept; the timeout episode's last step has
+    # no next observation, so it is no transition
+    assert ds.n_transitions == 60 and int(ds.td_mask.sum()) == mdp.transition_count == 59
+    # and our own buffers survive a d3rlpy dump with every transition; the truncated
+    # episode's known final observation comes back as one zero-action, zero-reward row
+    # (d3rlpy cannot mark its padding)
+    orig = make_dataset(60)
+    ours = orig.to_d3rlpy()
     ours.dump(str(tmp_path / "ours.h5"))
     again = wb.load_dataset(tmp_path / "ours.h5")
-    assert again.n_transitions == 60
-    np.testing.assert_array_equal(again.actions, make_dataset(60).actions)
+    assert again.n_transitions == 61 and int(again.td_mask.sum()) == 60
+    np.testing.assert_array_equal(np.delete(again.actions, 30), orig.actions)
+    np.testing.assert_array_equal(again.episode_returns(), orig.episode_returns())
 
 
 def _minari_collect(dataset_id, n_episodes=4):

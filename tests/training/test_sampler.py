@@ -90,3 +90,37 @@ def test_read_only_and_bad_n_step(toy_discrete):
     with pytest.raises(TrainingError):
         FastReplayBuffer(toy_discrete, n_step=0)
     assert len(fb.episodes) == toy_discrete.n_episodes  # lazily built d3rlpy episodes
+
+
+@pytest.mark.parametrize("n_step", [1, 3])
+@pytest.mark.parametrize("discrete", [True, False])
+def test_without_next_observations_batches_equal_d3rlpys_own_buffer(n_step, discrete):
+    """A file without next observations: our sampler draws exactly the transitions (and
+    builds exactly the batches) of d3rlpy's own MDPDataset over the same flat arrays."""
+    from workbench._d3rlpy import d3rlpy
+    from workbench.data.dataset import EpisodeDataset
+
+    from _factory import flat_arrays
+
+    a = flat_arrays(60, discrete=discrete, ends={9: "terminal", 29: "timeout", 44: "timeout",
+                                                 59: "timeout"})
+    ds = EpisodeDataset.from_flat(a["observations"], a["actions"], a["rewards"], a["terminals"],
+                                  a["timeouts"])
+    acts = a["actions"][:, None].astype(np.int64) if discrete else a["actions"]
+    theirs = d3rlpy.dataset.MDPDataset(a["observations"], acts, a["rewards"], a["terminals"],
+                                       a["timeouts"])
+    fb = FastReplayBuffer(ds, seed=0, n_step=n_step, gamma=0.9)
+    assert fb.transition_count == theirs.transition_count == 57
+    valid = np.flatnonzero(ds.td_mask)
+    assert set(range(60)) - set(valid.tolist()) == {29, 44, 59}
+    picker = fb.transition_picker
+    ref = TransitionMiniBatch.from_transitions(
+        [picker(*theirs.buffer[i]) for i in range(theirs.transition_count)])
+    got = fb.batch_from_indices(valid)
+    for f in FIELDS:
+        x, y = getattr(ref, f), getattr(got, f)
+        if f == "actions" and discrete:  # d3rlpy keeps the dtype of the arrays it was given
+            x = x.astype(np.float32)
+        assert x.shape == y.shape and np.array_equal(x, y), f
+    # sampling never draws a step without a next observation
+    assert set(fb.sample_indices(5000).tolist()) <= set(valid.tolist())

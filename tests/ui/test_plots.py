@@ -116,3 +116,19 @@ def test_aggregate_curves_band_iqm_and_mean_per_group():
     hv.render(el, backend="bokeh")
     with pytest.raises(DiagnosticsError, match="needs columns"):
         plots.aggregate_curves(frame.drop(columns="iqm"))
+
+
+def test_episode_browser_shows_every_step_and_no_placeholder_state():
+    import numpy as np
+
+    from _factory import flat_arrays
+    from workbench.data.dataset import EpisodeDataset
+    from workbench.ui._frames import episode_steps
+
+    a = flat_arrays(60)  # terminal at 9, timeout at 29, terminal at 59; no next observations
+    ds = EpisodeDataset.from_flat(a["observations"], a["actions"], a["rewards"],
+                                  a["terminals"], a["timeouts"])
+    df = episode_steps(ds, 1)
+    assert len(df) == 21 and df["reward"].notna().sum() == 20  # all 20 logged steps
+    np.testing.assert_allclose(df["reward"].iloc[:20], a["rewards"][10:30], rtol=1e-6)
+    assert df.iloc[-1][["obs_0", "obs_1", "obs_2"]].isna().all()  # final state unknown

@@ -9,11 +9,24 @@ Layout (``E`` episodes, ``N`` transitions, ``T_k`` steps in episode ``k``)::
     terminated    (E,) bool             the episode reached a terminal MDP state
     truncated     (E,) bool             the episode was cut by a time limit
     extras        {name: (N, ...)}      per-step extras, e.g. ``behavior_log_prob``
+    final_observation_known (E,) bool   the episode's final observation was logged
 
 The observation of transition ``j`` (in episode ``k``) is ``observations[j + k]``
 and its next observation ``observations[j + k + 1]``: next-observation alignment
 is exact by construction.  Only the *last* episode may have neither flag set
 (an unfinished trailing episode, e.g. data that stops mid-episode).
+
+**Every logged step is kept.**  A file without next observations (a D4RL file without
+``next_observations``, a d3rlpy dump) does not say where a truncated or unfinished episode
+went after its last step.  That step still counts (its action, its reward, its (s, a) pair):
+returns, TQ, SACo, coverage and the importance-sampling family see it.  Its episode is
+marked ``final_observation_known[k] = False`` and its final-observation slot holds a copy
+of the last logged observation (a placeholder, never a real next state).  Only what needs
+a next observation leaves that one transition out (:attr:`EpisodeDataset.td_mask`): the
+training sampler, FQE targets, the TD-error evaluator and :meth:`EpisodeDataset.to_d3rlpy`,
+exactly as d3rlpy's ``transition_count`` does.  A terminated episode never needs its final
+observation (nothing is bootstrapped from a terminal state), so all its steps are
+complete transitions either way.
 """
 
 from __future__ import annotations
@@ -177,6 +190,8 @@ class Episode:
         truncated: the episode was cut by a time limit.
         extras: per-step extras, each (T, ...).
         index: position in the dataset.
+        final_observation_known: the final observation was logged; when ``False``,
+            ``observations[-1]`` is a placeholder (a copy of ``observations[-2]``).
     """
 
     observations: np.ndarray
@@ -186,6 +201,7 @@ class Episode:
     truncated: bool
     extras: Mapping[str, np.ndarray] = field(default_factory=dict)
     index: int = 0
+    final_observation_known: bool = True
 
     def __len__(self) -> int:
         return len(self.actions)
@@ -236,6 +252,7 @@ class EpisodeDataset:
     action_space: Space
     extras: Mapping[str, np.ndarray] = field(default_factory=dict)
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    final_observation_known: np.ndarray | None = None
 
     # ------------------------------------------------------------------ construction
     def __post_init__(self) -> None:
@@ -250,6 +267,10 @@ class EpisodeDataset:
         if E < 1:
             raise DatasetError("has no episodes", source=src, field="episodes",
                                fix="check the file was written completely, or collect data first")
+        known = (np.ones(E, dtype=bool) if self.final_observation_known is None
+                 else np.asarray(self.final_observation_known, dtype=bool).reshape(-1))
+        object.__setattr__(self, "final_observation_known", known)
+        V.check_length(known, E, src, "final_observation_known", "episodes")
         N = int(offsets[-1])
         V.check_not_empty(N, src, "actions")
         if offsets[0] != 0 or np.any(np.diff(offsets) < 1):
@@ -306,10 +327,11 @@ class EpisodeDataset:
             rewards: (N,).
             terminals, timeouts: (N,) flags; a step may not have both.
             next_observations: (N, obs_dim) observation after each step. When missing,
-                the final observation of each episode is unknown: a terminated episode
-                keeps all steps and repeats its last observation as the (never used)
-                terminal observation; a truncated or unfinished episode drops its last
-                step, whose next observation is unknown (d3rlpy does the same).
+                the final observation of every episode is unknown; a row that is all NaN
+                on a step flagged as an episode's last (or the file's last step) marks that
+                one episode's final observation unknown.  Every step is kept either way
+                (see the module docstring: only :attr:`td_mask` leaves such a last step
+                out, as d3rlpy's ``transition_count`` does).
             extras: per-step arrays, each (N, ...).
             action_space, observation_space: spaces; inferred from the data when missing
                 (discrete: ``max(action) + 1`` actions; Box: unbounded).
@@ -372,6 +394,9 @@ class EpisodeDataset:
             V.check_length(a, N, source, name, f["observations"])
             ext[name] = a
 
+        flagged = term | tout  # ends the file itself marks (and its last row, below)
+        flagged = flagged.copy()
+        flagged[-1] = True
         if not (term | tout).any():
             raise DatasetError(f"no episode ever ends: '{f['terminals']}' and '{f['timeouts']}' "
                                "are all False", source=source, field=f["timeouts"],
@@ -392,48 +417,38 @@ class EpisodeDataset:
             starts = np.concatenate([[0], stops[:-1]])
             ep_term = np.append(term[end_idx], False)[: len(stops)]
             ep_trunc = np.append(tout[end_idx], False)[: len(stops)]
-            keep = None  # per-step mask when steps must be dropped (no next_observations)
-            if nxt is None:
-                last = stops - 1
-                drop = ~ep_term  # truncated/unfinished: last step's next obs unknown
-                keep = np.ones(N, dtype=bool)
-                keep[last[drop]] = False
-                final_obs = obs[last]  # terminated: repeated last obs; else: obs of dropped step
-                lengths = stops - starts - drop.astype(np.int64)
+            last = stops - 1
+            if nxt is None:  # no final observation logged: a placeholder, marked unknown
+                known = np.zeros(len(stops), dtype=bool)
+                final_obs = obs[last]
             else:
-                final_obs = nxt[stops - 1]
-                lengths = stops - starts
-            nonempty = lengths > 0
-            lengths, final_obs = lengths[nonempty], final_obs[nonempty]
-            ep_term, ep_trunc = ep_term[nonempty], ep_trunc[nonempty]
+                known = ~_all_nan_rows(nxt, last, flagged)
+                final_obs = nxt[last]
+                if not known.all():
+                    final_obs = final_obs.copy()
+                    final_obs[~known] = obs[last[~known]]
+            lengths = stops - starts
             offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
             # with next_observations still unchecked, the layout pass also checks continuity
             check = nxt if (nxt is not None and hidden is None) else None
-            all_obs, continuous = _interleave_final(obs if keep is None else obs[keep],
-                                                    final_obs, offsets, check)
+            all_obs, continuous = _interleave_final(obs, final_obs, offsets, check)
             if continuous:
                 break
             hidden = _hidden_boundaries(obs, nxt, term | tout)
         if nxt is not None:
             own = term | tout  # rows whose next observation is not a copy of obs[j + 1] ...
             own[-1] = True
+            own[last[~known]] = False  # (all NaN: the file says it does not know them)
             # ... are the only ones whose finiteness is not implied by the observations check
             V.check_finite_rows(nxt, np.flatnonzero(own), source, f["next_observations"])
             if implicit:
                 warnings.warn(f"{source}: {implicit} step(s) have next_observations that differ "
                               "from the following observation without a terminal/timeout flag; "
                               "treating them as episode ends (timeouts)", stacklevel=2)
-        if keep is not None:
-            act, rew = act[keep], rew[keep]
-            ext = {k: v[keep] for k, v in ext.items()}
-        if len(lengths) == 0:
-            V.check_not_empty(0, source, f["observations"])
 
         meta = dict(metadata or {})
         if source is not None:
             meta.setdefault("source", str(source))
-        if nxt is None:
-            meta["final_observation_inferred"] = True
         if implicit:
             meta["implicit_episode_ends"] = implicit
         if action_space is None:
@@ -444,7 +459,7 @@ class EpisodeDataset:
         token = _VALIDATED.set(True)  # values were checked above, under the file's names
         try:
             return cls(all_obs, act, rew, offsets, ep_term, ep_trunc, observation_space,
-                       action_space, ext, meta)
+                       action_space, ext, meta, known)
         finally:
             _VALIDATED.reset(token)
 
@@ -456,7 +471,9 @@ class EpisodeDataset:
         """Build from episodes (``Episode`` objects or dicts with the same keys).
 
         Each episode needs ``observations`` (T + 1, ...), ``actions`` (T, ...),
-        ``rewards`` (T,), ``terminated`` and ``truncated``; optional ``extras``.
+        ``rewards`` (T,), ``terminated`` and ``truncated``; optional ``extras`` and
+        ``final_observation_known`` (default ``True``; ``False`` when ``observations[-1]``
+        is only a placeholder).
         """
         if not episodes:
             raise DatasetError("has no episodes", source=(metadata or {}).get("source"),
@@ -491,7 +508,8 @@ class EpisodeDataset:
         return cls(obs, act, rew, np.concatenate([[0], np.cumsum(lengths)]),
                    np.array([bool(e["terminated"]) for e in eps]),
                    np.array([bool(e["truncated"]) for e in eps]),
-                   observation_space, action_space, extras, metadata or {})
+                   observation_space, action_space, extras, metadata or {},
+                   np.array([bool(e.get("final_observation_known", True)) for e in eps]))
 
     # ------------------------------------------------------------------ basic properties
     @property
@@ -518,7 +536,8 @@ class EpisodeDataset:
         s, e = int(self.offsets[i]), int(self.offsets[i + 1])
         return Episode(self.observations[s + i:e + i + 1], self.actions[s:e], self.rewards[s:e],
                        bool(self.terminated[i]), bool(self.truncated[i]),
-                       {k: v[s:e] for k, v in self.extras.items()}, i)
+                       {k: v[s:e] for k, v in self.extras.items()}, i,
+                       bool(self.final_observation_known[i]))
 
     @property
     def is_discrete(self) -> bool:
@@ -551,6 +570,21 @@ class EpisodeDataset:
         """(E,) episodes that ended (terminated or truncated)."""
         return self.terminated | self.truncated
 
+    @functools.cached_property
+    def td_mask(self) -> np.ndarray:
+        """(N,) bool: the steps that form a complete transition ``(s, a, r, s')``.
+
+        ``False`` only on the last step of a truncated or unfinished episode whose final
+        observation was not logged (:attr:`final_observation_known`): its next state is
+        unknown, so what bootstraps from ``s'`` (the training sampler, FQE targets, TD-error
+        evaluation, :meth:`to_d3rlpy`) leaves it out, as d3rlpy's ``transition_count`` does.
+        Returns, TQ, SACo, coverage and importance sampling use every step.
+        """
+        mask = np.ones(self.n_transitions, dtype=bool)
+        gap = ~self.final_observation_known & ~self.terminated
+        mask[self.offsets[1:][gap] - 1] = False
+        return mask
+
     def episode_returns(self) -> np.ndarray:
         """(E,) undiscounted returns (float64), including an unfinished last episode."""
         return np.add.reduceat(self.rewards.astype(np.float64), self.offsets[:-1])
@@ -559,12 +593,19 @@ class EpisodeDataset:
     def _obs_index(self) -> np.ndarray:
         return np.arange(self.n_transitions) + self.episode_index
 
-    def transitions(self) -> dict[str, np.ndarray]:
+    def transitions(self, mark_unknown: bool = False) -> dict[str, np.ndarray]:
         """Flat per-transition arrays (D4RL keys), each with N rows.
 
         ``observations``, ``next_observations``, ``actions``, ``rewards``,
         ``terminals`` (last step of terminated episodes) and ``timeouts`` (last
         step of truncated episodes); unfinished last episodes have neither.
+
+        Args:
+            mark_unknown: write NaN rows into ``next_observations`` where an episode's final
+                observation is unknown (float observations only; writers and
+                :meth:`to_frame` do this).  By default those rows hold the placeholder
+                (the step's own observation): select rows with :attr:`td_mask` before
+                using ``next_observations``.
         """
         idx = self._obs_index
         N = self.n_transitions
@@ -573,8 +614,11 @@ class EpisodeDataset:
         timeouts = np.zeros(N, dtype=bool)
         terminals[last[self.terminated]] = True
         timeouts[last[self.truncated]] = True
-        return {"observations": self.observations[idx],
-                "next_observations": self.observations[idx + 1],
+        nxt = self.observations[idx + 1]
+        unknown = ~self.final_observation_known
+        if mark_unknown and unknown.any() and nxt.dtype.kind == "f":
+            nxt[last[unknown]] = np.nan
+        return {"observations": self.observations[idx], "next_observations": nxt,
                 "actions": self.actions, "rewards": self.rewards,
                 "terminals": terminals, "timeouts": timeouts}
 
@@ -593,6 +637,9 @@ class EpisodeDataset:
             h.update(memoryview(a).cast("B"))
         h.update(json.dumps([self.observation_space.to_json(), self.action_space.to_json()],
                             sort_keys=True).encode())
+        if not self.final_observation_known.all():  # (datasets without gaps keep their hash)
+            h.update(b"final_observation_known")
+            h.update(np.packbits(self.final_observation_known).tobytes())
         return h.hexdigest()
 
     # ------------------------------------------------------------------ transforms
@@ -617,7 +664,7 @@ class EpisodeDataset:
                               np.concatenate([[0], np.cumsum(lengths)]), self.terminated[idx],
                               self.truncated[idx], self.observation_space, self.action_space,
                               {k: v[trans] for k, v in self.extras.items()},
-                              {**self.metadata, **metadata})
+                              {**self.metadata, **metadata}, self.final_observation_known[idx])
 
     @staticmethod
     def concat(datasets: Sequence[EpisodeDataset], **metadata: Any) -> EpisodeDataset:
@@ -647,13 +694,31 @@ class EpisodeDataset:
             np.concatenate([d.truncated for d in datasets]),
             first.observation_space, first.action_space,
             {n: np.concatenate([d.extras[n] for d in datasets]) for n in names},
-            {**first.metadata, **metadata})
+            {**first.metadata, **metadata},
+            np.concatenate([d.final_observation_known for d in datasets]))
 
     def with_metadata(self, **metadata: Any) -> EpisodeDataset:
         """The same data with metadata entries added or replaced."""
         return EpisodeDataset(self.observations, self.actions, self.rewards, self.offsets,
                               self.terminated, self.truncated, self.observation_space,
-                              self.action_space, self.extras, {**self.metadata, **metadata})
+                              self.action_space, self.extras, {**self.metadata, **metadata},
+                              self.final_observation_known)
+
+    def with_final_observation_known(self, known: Any) -> EpisodeDataset:
+        """The same data with the per-episode ``final_observation_known`` flags replaced.
+
+        Args:
+            known: (E,) bool; ``False`` marks an episode whose final observation slot is
+                a placeholder (readers use it to restore what a written file recorded).
+        """
+        token = _VALIDATED.set(True)  # the arrays themselves are unchanged
+        try:
+            return EpisodeDataset(self.observations, self.actions, self.rewards, self.offsets,
+                                  self.terminated, self.truncated, self.observation_space,
+                                  self.action_space, self.extras, self.metadata,
+                                  np.asarray(known, dtype=bool))
+        finally:
+            _VALIDATED.reset(token)
 
     # ------------------------------------------------------------------ export
     def save(self, path: Any, format: str | None = None) -> Any:
@@ -675,12 +740,13 @@ class EpisodeDataset:
 
         Columns: ``episode``, ``step``, ``obs_0..obs_{d-1}``, ``action`` (discrete) or
         ``action_0..`` (continuous), ``reward``, ``terminated``, ``truncated`` (True only
-        on an episode's last step), ``next_obs_0..``, then one column per extra
-        (``<name>`` or ``<name>_i``).
+        on an episode's last step), ``next_obs_0..`` (NaN on the last step of an episode
+        whose final observation is unknown), then one column per extra (``<name>`` or
+        ``<name>_i``).
         """
         import pandas as pd
 
-        t = self.transitions()
+        t = self.transitions(mark_unknown=True)
         cols: dict[str, np.ndarray] = {
             "episode": self.episode_index,
             "step": np.arange(self.n_transitions) - np.repeat(self.offsets[:-1],
@@ -701,10 +767,16 @@ class EpisodeDataset:
     def to_d3rlpy(self) -> Any:
         """A d3rlpy ``ReplayBuffer`` (infinite) holding exactly these transitions.
 
-        Terminated episodes map to d3rlpy episodes with ``terminated=True``.  For truncated
-        or unfinished episodes the final observation is appended with a zero action and
-        reward, so d3rlpy's ``transition_count`` (``T`` for non-terminal episodes of
-        ``T + 1`` rows) keeps every transition and its true next observation.
+        Terminated episodes map to d3rlpy episodes with ``terminated=True``.  A truncated or
+        unfinished episode whose final observation is unknown maps to the ``T`` logged rows
+        with ``terminated=False``: exactly what d3rlpy's ``MDPDataset`` builds from the same
+        flat arrays (every reward kept, ``transition_count = T - 1``).  When its final
+        observation is known, that observation is appended with a zero action and reward, so
+        d3rlpy's ``transition_count`` (``T`` for non-terminal episodes of ``T + 1`` rows)
+        keeps every transition and its true next observation; d3rlpy cannot mark that row
+        as padding, so a dump of this buffer read back shows it as one extra zero-reward
+        step (save with :meth:`save` for lossless round trips).  In both cases d3rlpy's
+        transitions are this dataset's :attr:`td_mask` steps, in order.
         """
         from .._d3rlpy import d3rlpy
 
@@ -720,8 +792,8 @@ class EpisodeDataset:
             s, e = int(self.offsets[k]), int(self.offsets[k + 1])
             o = obs[s + k:e + k + 1]
             a, r = acts[s:e], rews[s:e]
-            if self.terminated[k]:
-                eps.append(D3Episode(o[:-1], a, r, True))
+            if self.terminated[k] or not self.final_observation_known[k]:
+                eps.append(D3Episode(o[:-1], a, r, bool(self.terminated[k])))
             else:
                 eps.append(D3Episode(o, np.concatenate([a, np.zeros_like(a[:1])]),
                                      np.concatenate([r, np.zeros_like(r[:1])]), False))
@@ -745,6 +817,8 @@ class EpisodeDataset:
             "terminated": int(self.terminated.sum()),
             "truncated": int(self.truncated.sum()),
             "unfinished_last_episode": bool(not self.finished[-1]),
+            "unknown_final_observations": int((~self.final_observation_known
+                                               & ~self.terminated).sum()),
             "mean_return": float(returns.mean()) if len(returns) else float("nan"),
             "std_return": float(returns.std()) if len(returns) else float("nan"),
             "mean_length": float(self.episode_lengths.mean()),
@@ -784,6 +858,15 @@ def _hidden_boundaries(obs: np.ndarray, nxt: np.ndarray, ends: np.ndarray) -> np
                 hidden[s:e] = _rows_differ(nxt[s:e], obs[s + 1:e + 1])
         return hidden
     return ~ends[:-1] & _rows_differ(nxt[:-1], obs[1:])
+
+
+def _all_nan_rows(nxt: np.ndarray, rows: np.ndarray, flagged: np.ndarray) -> np.ndarray:
+    """(len(rows),) bool: ``nxt[rows[i]]`` is entirely NaN and the file flags that row as an
+    episode end (an unflagged NaN row is an error reported by the finiteness check)."""
+    if nxt.dtype.kind != "f":
+        return np.zeros(len(rows), dtype=bool)
+    vals = nxt[rows].reshape(len(rows), -1)
+    return np.isnan(vals).all(axis=1) & flagged[rows]
 
 
 def _rows_differ(a: np.ndarray, b: np.ndarray, chunk: int = 1 << 16) -> np.ndarray:

@@ -2,7 +2,9 @@
 
 FQE (Le et al. 2019) regresses ``Q(s, a)`` on ``r + gamma * Q_target(s', a')`` with
 ``a' ~ pi_e(.|s')`` over the dataset's transitions (no bootstrap past a terminal state; time-limit
-truncations *are* bootstrapped, so FQE estimates the value without the time limit).  The
+truncations *are* bootstrapped, so FQE estimates the value without the time limit; the last
+step of an episode whose final observation was never logged has no ``s'`` and is left out of
+the regression, as ``ds.td_mask`` says).  The
 policy value is then extracted as the initial-state value averaged over the dataset's initial
 states::
 
@@ -204,7 +206,13 @@ def fit_fqe(ds: EpisodeDataset, policy: EvaluationPolicy, gamma: float, *, seed:
         np.float32)  # d3rlpy mini-batches hold float32 actions, discrete ones as (B, 1)
     rews = tr["rewards"].astype(np.float32).reshape(-1, 1)
     terms = tr["terminals"].astype(np.float32).reshape(-1, 1)
+    keep = ds.td_mask  # targets need s': leave out steps whose next observation is unknown
+    if not keep.all():
+        obs, nxt, acts, rews, terms = (x[keep] for x in (obs, nxt, acts, rews, terms))
     N = len(obs)
+    if N == 0:
+        raise OPEError(f"FQE needs transitions with a next observation; '{ds.name}' has none "
+                       "(every episode is one step long and its final observation unknown)")
     state = torch.random.get_rng_state()
     losses = np.empty(n_steps)
     try:

@@ -65,11 +65,11 @@ class HeldOutEvaluator:
     def __init__(self, ds: EpisodeDataset, gamma: float, *, max_transitions: int = 20_000,
                  batch_size: int = 4096, seed: int = 0) -> None:
         t = ds.transitions()
-        n = ds.n_transitions
-        idx = np.arange(n)
+        idx = np.flatnonzero(ds.td_mask)  # a TD target needs the next observation
+        n = len(idx)
         if n > max_transitions:
-            idx = np.sort(np.random.default_rng([seed, 0xE7A1]).choice(n, max_transitions,
-                                                                       replace=False))
+            idx = idx[np.sort(np.random.default_rng([seed, 0xE7A1]).choice(n, max_transitions,
+                                                                           replace=False))]
         self.obs = t["observations"][idx].astype(np.float32)
         self.next_obs = t["next_observations"][idx].astype(np.float32)
         self.actions = (ds.actions[idx].astype(np.int64) if ds.is_discrete

@@ -7,8 +7,12 @@ per-transition arrays once and builds a batch with a handful of ``np.take`` call
 
 Semantics (identical to d3rlpy's pickers on ``ds.to_d3rlpy()``, tested bitwise):
 
-Flat transition ``j`` of the dataset is d3rlpy's buffer index ``j`` (``to_d3rlpy`` keeps
-every transition, in episode order).  With ``n_step == 1`` (``BasicTransitionPicker``):
+Transitions are the dataset's :attr:`~workbench.data.dataset.EpisodeDataset.td_mask` steps:
+every step, except the last step of a truncated/unfinished episode whose final observation
+was never logged (d3rlpy's ``transition_count`` leaves out the same step).  d3rlpy's buffer
+index ``i`` of ``ds.to_d3rlpy()`` is flat step ``valid[i]`` of the dataset (``valid`` = the
+masked steps in episode order; ``valid[i] == i`` when nothing is masked).  With
+``n_step == 1`` (``BasicTransitionPicker``):
 
 - ``observations[j]``, ``actions[j]`` (discrete: ``(B, 1)`` float32), ``rewards[j]``;
 - ``next_observations``: the next observation, **zeros** on the last step of a
@@ -20,14 +24,16 @@ every transition, in episode order).  With ``n_step == 1`` (``BasicTransitionPic
 
 With ``n_step = n > 1`` (``MultiStepTransitionPicker(n, gamma)``): the target is
 ``min(j + n, end)`` (terminated episode, ``end`` = its length; terminal when it is reached)
-or ``min(j + n, T)`` (truncated/unfinished; never terminal); ``rewards`` is the
+or ``min(j + n, T)`` (truncated/unfinished; never terminal; ``T - 1`` when its final
+observation is unknown, the last observation logged); ``rewards`` is the
 ``gamma``-discounted sum up to the target and ``intervals`` the number of steps.
 
 Returns-to-go (only CalQL needs them) come through ``batch.transitions`` as light objects
 holding ``rewards_to_go`` views, as d3rlpy's ``TorchMiniBatch.from_batch`` expects.
 
-Randomness: indices are ``rng.integers(0, N, size=batch_size)`` from the buffer's own
-``np.random.Generator``, so concurrent jobs do not share (or disturb) the global NumPy RNG.
+Randomness: indices are ``valid[rng.integers(0, M, size=batch_size)]`` (``M`` transitions)
+from the buffer's own ``np.random.Generator``, so concurrent jobs do not share (or disturb)
+the global NumPy RNG.
 """
 
 from __future__ import annotations
@@ -62,7 +68,7 @@ class FastReplayBuffer(ReplayBufferBase):
     """Read-only d3rlpy replay buffer over an :class:`EpisodeDataset`, sampled vectorised.
 
     Args:
-        ds: the dataset; every transition is kept.
+        ds: the dataset; every complete transition (``ds.td_mask``) is sampled.
         seed: seed of the buffer's ``np.random.Generator`` (ignored when ``rng`` is given).
         rng: a generator to use instead.
         n_step: steps of the n-step return (1 = plain transitions).
@@ -73,7 +79,7 @@ class FastReplayBuffer(ReplayBufferBase):
     next) plus the actions twice.
 
     Raises:
-        TrainingError: ``n_step < 1``.
+        TrainingError: ``n_step < 1``, or no step of ``ds`` has a next observation.
     """
 
     def __init__(self, ds: EpisodeDataset, *, seed: int | None = None,
@@ -94,6 +100,10 @@ class FastReplayBuffer(ReplayBufferBase):
         obs_idx = np.arange(N) + ep                  # row of observation j in ds.observations
         ends = offsets[1:][ep]                       # (N,) one past the episode's last step
         term_ep = ds.terminated[ep]                  # (N,) the episode terminated
+        # (N,) one past the last step a target may reach: the final observation's step,
+        # or the last logged observation's when the final one is unknown
+        gap = ~ds.final_observation_known & ~ds.terminated
+        cap = ends - gap[ep].astype(np.int64)
         obs32 = ds.observations.astype(np.float32, copy=False)
         if ds.is_discrete:
             act32 = ds.actions.astype(np.float32).reshape(N, 1)
@@ -106,10 +116,11 @@ class FastReplayBuffer(ReplayBufferBase):
             target = j + 1
             terminal = term_ep & (target == ends)
         else:
-            target = np.minimum(j + n, ends)
+            target = np.minimum(j + n, cap)
             terminal = term_ep & (target == ends)
         interval = target - j
-        # next observation: row obs_idx + interval; zeros when terminal
+        # next observation: row obs_idx + interval; zeros when terminal (a step outside
+        # td_mask points at its episode's placeholder row and is never sampled)
         nxt = obs32[obs_idx + interval]
         nxt[terminal] = 0.0
         # next action: action at `target` within the episode; zeros at/after the episode end
@@ -135,7 +146,13 @@ class FastReplayBuffer(ReplayBufferBase):
         self._intervals = interval.astype(np.float32).reshape(N, 1)
         self._rew_flat = rew32
         self._ends = ends
-        self._n = N
+        mask = ds.td_mask
+        self._valid = None if mask.all() else np.flatnonzero(mask)
+        self._n = N if self._valid is None else len(self._valid)
+        if self._n == 0:
+            raise TrainingError(f"'{ds.name}' has no complete transition: every episode is one "
+                                "step long and its next observation was never logged. Fix: "
+                                "load a file with next_observations, or longer episodes")
         self._lengths = lengths
         obs_shape = tuple(ds.observations.shape[1:])
         if ds.is_discrete:
@@ -154,11 +171,14 @@ class FastReplayBuffer(ReplayBufferBase):
 
     # ------------------------------------------------------------------ sampling
     def sample_indices(self, batch_size: int) -> np.ndarray:
-        """``(batch_size,)`` int64 flat transition indices drawn uniformly with replacement."""
-        return self.rng.integers(0, self._n, size=int(batch_size))
+        """``(batch_size,)`` int64 flat step indices, drawn uniformly with replacement among
+        the complete transitions (``ds.td_mask``)."""
+        i = self.rng.integers(0, self._n, size=int(batch_size))
+        return i if self._valid is None else self._valid[i]
 
     def batch_from_indices(self, idx: np.ndarray) -> TransitionMiniBatch:
-        """The d3rlpy mini-batch of the given flat transition indices ``(B,)``.
+        """The d3rlpy mini-batch of the given flat step indices ``(B,)`` (steps of
+        ``ds.td_mask``; an index outside it has no next observation).
 
         Arrays: observations/next_observations ``(B, *obs_shape)``, actions/next_actions
         ``(B, 1)`` (discrete) or ``(B, act_dim)``, rewards/terminals/intervals ``(B, 1)``,
@@ -185,15 +205,16 @@ class FastReplayBuffer(ReplayBufferBase):
         return self.batch_from_indices(self.sample_indices(batch_size))
 
     def sample_transition(self) -> Transition:
-        """A single transition (index 0; consumes no randomness).
+        """A single transition (the first one; consumes no randomness).
 
         d3rlpy calls this only to read the observation signature before training.
         """
-        return Transition(observation=self._obs[0], action=self._actions[0],
-                          reward=self._rewards[0], next_observation=self._next_obs[0],
-                          next_action=self._next_actions[0], terminal=float(self._terminals[0, 0]),
-                          interval=int(self._intervals[0, 0]),
-                          rewards_to_go=self._rew_flat[0:self._ends[0]])
+        j = 0 if self._valid is None else int(self._valid[0])
+        return Transition(observation=self._obs[j], action=self._actions[j],
+                          reward=self._rewards[j], next_observation=self._next_obs[j],
+                          next_action=self._next_actions[j], terminal=float(self._terminals[j, 0]),
+                          interval=int(self._intervals[j, 0]),
+                          rewards_to_go=self._rew_flat[j:self._ends[j]])
 
     def sample_trajectory(self, length: int) -> Any:
         raise TrainingError("FastReplayBuffer samples transitions only (trajectory models such as "

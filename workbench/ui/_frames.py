@@ -24,11 +24,16 @@ def _flat(a: np.ndarray) -> np.ndarray:
 
 
 def episode_steps(ds: EpisodeDataset, i: int) -> pd.DataFrame:
-    """One episode as a wide frame: ``step``, ``obs_*`` (T+1 rows), ``act_*``, ``reward``."""
+    """One episode as a wide frame: ``step``, ``obs_*`` (T+1 rows), ``act_*``, ``reward``.
+
+    The final row's observation is NaN when the file never logged it (a placeholder is not
+    shown as a state)."""
     import pandas as pd
 
     ep = ds.episode(int(i))
-    obs = _flat(np.asarray(ep.observations, dtype=float))
+    obs = _flat(np.array(ep.observations, dtype=float))
+    if not ep.final_observation_known:
+        obs[-1] = np.nan
     T = len(ep.rewards)
     out = {"step": np.arange(len(obs))}
     for j in range(obs.shape[1]):

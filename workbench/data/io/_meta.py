@@ -10,10 +10,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import numpy as np
+
 from ...errors import DatasetError
 from ..dataset import FORMAT_VERSION, EpisodeDataset, Space
 
 KEY = "workbench_meta"
+#: episodes (indices) whose final observation is unknown, in our metadata block
+UNKNOWN_FINAL = "final_observation_unknown"
 
 
 def _jsonable(value: Any) -> Any:
@@ -32,13 +36,17 @@ def _jsonable(value: Any) -> Any:
 
 def dump(ds: EpisodeDataset) -> str:
     meta = {k: v for k, v in ds.metadata.items() if k != "source"}
-    return json.dumps(_jsonable({
+    block = {
         "format_version": FORMAT_VERSION,
         "observation_space": ds.observation_space.to_json(),
         "action_space": ds.action_space.to_json(),
         "metadata": meta,
         "fingerprint": ds.fingerprint,
-    }))
+    }
+    unknown = np.flatnonzero(~ds.final_observation_known)
+    if len(unknown):  # episodes whose final observation is a placeholder (any format)
+        block[UNKNOWN_FINAL] = unknown.tolist()
+    return json.dumps(_jsonable(block))
 
 
 def parse(text: Any, source: object) -> dict[str, Any]:
@@ -61,7 +69,20 @@ def parse(text: Any, source: object) -> dict[str, Any]:
 
 
 def verify(ds: EpisodeDataset, meta: dict[str, Any] | None, source: object) -> EpisodeDataset:
-    """Check the stored fingerprint (when there is one) against the loaded content."""
+    """Restore what our metadata block records beyond the arrays (episodes whose final
+    observation is unknown), then check the stored fingerprint against the loaded content."""
+    unknown = (meta or {}).get(UNKNOWN_FINAL)
+    if unknown:
+        try:
+            idx = np.asarray(unknown, dtype=np.int64)
+            known = ds.final_observation_known.copy()
+            known[idx] = False
+        except Exception:
+            raise DatasetError("lists episodes that are not in the file", source=source,
+                               field=f"{KEY}/{UNKNOWN_FINAL}",
+                               fix="the file was modified or corrupted after writing; "
+                               "re-create it") from None
+        ds = ds.with_final_observation_known(known)
     if meta and meta.get("fingerprint") and meta["fingerprint"] != ds.fingerprint:
         raise DatasetError("content does not match the checksum written with it", source=source,
                            field=f"{KEY}/fingerprint",

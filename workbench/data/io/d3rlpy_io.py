@@ -2,10 +2,14 @@
 
 The dump holds per episode ``observations_<i>`` (T rows, no final observation),
 ``actions_<i>``, ``rewards_<i>`` and ``terminated_<i>``, plus ``columns``,
-``num_episodes`` and ``version``.  d3rlpy treats the last row of a non-terminated
-episode as a next observation only (``transition_count = T - 1``); this reader
-follows the same semantics, so a buffer made by ``EpisodeDataset.to_d3rlpy()``
-and dumped comes back with exactly the same transitions.
+``num_episodes`` and ``version``.  Every row is a logged step, as in d3rlpy: its
+episode keeps every reward (``compute_return`` sums them all), and only the last row of
+a non-terminated episode is left out of sampling (``transition_count = T - 1``) because
+its next observation is unknown.  This reader keeps every row and marks those episodes'
+final observations unknown, so :attr:`EpisodeDataset.td_mask` selects exactly d3rlpy's
+transitions.  (A buffer from ``EpisodeDataset.to_d3rlpy()`` pads a truncated episode whose
+final observation is known with one zero-action, zero-reward row; d3rlpy cannot mark it as
+padding, so it comes back as a step.)
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 
 Keys read: ``observations``, ``actions``, ``rewards``, ``terminals``, ``timeouts``
 (optional: without it only terminals split episodes), ``next_observations``
-(optional; see :meth:`EpisodeDataset.from_flat` for what happens without it),
+(optional; without it every episode's final observation is unknown, and an all-NaN row on
+an episode's last step marks that episode's final observation unknown; every logged step is
+kept either way, see :mod:`workbench.data.dataset`),
 and numeric per-step arrays under ``infos/`` (kept as extras).  Files written by
 the workbench carry a ``workbench_meta`` attribute (spaces, metadata, checksum).
 """
@@ -18,6 +20,16 @@ from ..dataset import EpisodeDataset
 from . import _h5, _meta
 
 
+def export_transitions(ds: EpisodeDataset) -> dict:
+    """The D4RL arrays to write: ``next_observations`` is NaN where an episode's final
+    observation is unknown, and left out when no episode's final observation is known (the
+    layout of a file that never had them)."""
+    t = ds.transitions(mark_unknown=True)
+    if not ds.final_observation_known.any():
+        del t["next_observations"]
+    return t
+
+
 def read(path: Path) -> EpisodeDataset:
     with h5py.File(path, "r") as f:
         arr = {k: _h5.read_array(f, k, path) for k in ("observations", "actions", "rewards",
@@ -30,7 +42,7 @@ def read(path: Path) -> EpisodeDataset:
 
 
 def write(ds: EpisodeDataset, path: Path) -> None:
-    t = ds.transitions()
+    t = export_transitions(ds)
     with atomic_file(path) as tmp:
         with h5py.File(tmp, "w") as f:
             for key, value in t.items():

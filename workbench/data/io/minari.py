@@ -10,6 +10,12 @@ them; this reader does not use it).
 
 Per-step extras are written as ``infos/<name>`` with T + 1 rows (Minari records
 the reset info first; that row is a filler and is dropped again on read).
+
+Minari always stores T + 1 observations.  An episode whose final observation is unknown
+(read from a file that never logged it) is written with an all-NaN final row when the
+observations are floats (a placeholder copy of the last observation otherwise, recorded in
+our metadata block); on read, an all-NaN final row marks that episode's final observation
+unknown, whoever wrote the file.
 """
 
 from __future__ import annotations
@@ -104,7 +110,8 @@ def _read_episode(g: Any, name: str, source: Path, act_space: Space) -> dict[str
         raise DatasetError("is not an episode group", source=source, field=name)
     p = f"{name}/"
     obs = V.as_observations(V.check_numeric(_h5.read_array(g, "observations", source, p), source,
-                                            p + "observations"), source, p + "observations")
+                                            p + "observations"), source, p + "observations",
+                            finite=False)
     acts, _ = V.as_actions(_h5.read_array(g, "actions", source, p), source, p + "actions",
                            act_space.discrete)
     T = len(acts)
@@ -144,9 +151,14 @@ def _read_episode(g: Any, name: str, source: Path, act_space: Space) -> dict[str
                     extras[key] = arr
     if rew.dtype.kind != "f":
         rew = rew.astype(np.float32)
+    known = not (obs.dtype.kind == "f" and np.isnan(obs[-1]).all())
+    V.check_finite_rows(obs, np.arange(len(obs) - (not known)), source, p + "observations")
+    if not known:  # the writer did not know where the episode went: keep a placeholder
+        obs = obs.copy()
+        obs[-1] = obs[-2]
     return {"observations": obs, "actions": acts, "rewards": rew,
             "terminated": flags["terminations"], "truncated": flags["truncations"],
-            "extras": extras}
+            "extras": extras, "final_observation_known": known}
 
 
 def write(ds: EpisodeDataset, path: Path) -> None:
@@ -177,7 +189,11 @@ def write(ds: EpisodeDataset, path: Path) -> None:
                 g = f.create_group(f"episode_{k}")
                 g.attrs["id"] = k
                 g.attrs["total_steps"] = len(ep)
-                g.create_dataset("observations", data=ep.observations)
+                obs = ep.observations
+                if not ep.final_observation_known and obs.dtype.kind == "f":
+                    obs = obs.copy()
+                    obs[-1] = np.nan
+                g.create_dataset("observations", data=obs)
                 g.create_dataset("actions", data=ep.actions)
                 g.create_dataset("rewards", data=ep.rewards)
                 term = np.zeros(len(ep), dtype=bool)

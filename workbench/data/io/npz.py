@@ -15,6 +15,7 @@ from ...errors import DatasetError
 from ..atomic import atomic_file
 from ..dataset import EpisodeDataset
 from . import _meta
+from .d4rl import export_transitions
 
 REQUIRED = ("observations", "actions", "rewards", "terminals")
 
@@ -34,7 +35,7 @@ def read(path: Path) -> EpisodeDataset:
 
 
 def write(ds: EpisodeDataset, path: Path) -> None:
-    t = ds.transitions()
+    t = export_transitions(ds)
     arrays = {**t, **{f"infos/{k}": v for k, v in ds.extras.items()},
               _meta.KEY: np.array(_meta.dump(ds))}
     with atomic_file(path) as tmp:
