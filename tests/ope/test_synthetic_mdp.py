@@ -94,5 +94,5 @@ def test_evaluate_ope_end_to_end_on_chain():
             assert row.ci_low - 0.05 * abs(t) <= t <= row.ci_high + 0.05 * abs(t), row.to_dict()
             assert row.ci_low <= row.estimate <= row.ci_high
     pb = frame[(frame.policy == "pb") & (frame.estimator == "is")].iloc[0]
-    assert pb.ess == pytest.approx(2000) and pb.behavior_source == "logged"
+    assert pb.ess == pytest.approx(2000) and pb.behavior_source == "logged (behavior_log_prob)"
     assert frame.attrs["behavior_value"] == pytest.approx(truth["pb"], rel=0.05)

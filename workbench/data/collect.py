@@ -67,6 +67,7 @@ from typing import Any, Union
 
 import numpy as np
 
+from .._lazy import is_d3rlpy_algo
 from ..errors import CollectionError, ConfigError
 from .dataset import EpisodeDataset, Space
 
@@ -134,19 +135,6 @@ def _effective_n_envs(env_id: str, n_envs: int, n_steps: int) -> int:
     if max_len:
         return int(max(1, min(n_envs, n_steps // max_len)))
     return int(n_envs)
-
-
-def _is_d3rlpy_algo(obj: Any) -> bool:
-    """Whether ``obj`` is a d3rlpy algorithm (without importing d3rlpy when it is not loaded:
-    no d3rlpy object can exist before d3rlpy is imported)."""
-    import sys
-
-    if "d3rlpy" not in sys.modules:
-        return False
-    from .._d3rlpy import d3rlpy  # noqa: F401  (quiet)
-    from d3rlpy.base import LearnableBase
-
-    return isinstance(obj, LearnableBase)
 
 
 def _seed_torch(seed: int) -> None:
@@ -671,7 +659,7 @@ def train_online(env_id: str, n_steps: int | None = None, seed: int = 0, *, n_en
         _seed_torch(_child_seed(rng))
         if agent is None:
             algo = make_online_algo(space, hp)
-        elif _is_d3rlpy_algo(agent):
+        elif is_d3rlpy_algo(agent):
             algo = agent
             hp = {**hp, "algo": type(agent).__name__}
         else:
@@ -823,7 +811,7 @@ def _resolve_policy(policy: Any) -> str | Any:
                               f"{', '.join(SCHEMES)}, a callable obs -> actions, or a d3rlpy "
                               "algorithm")
         return p
-    if callable(policy) or _is_d3rlpy_algo(policy):
+    if callable(policy) or is_d3rlpy_algo(policy):
         return policy
     raise ConfigError(f"policy must be a scheme name ({', '.join(SCHEMES)}), a callable or a "
                       f"d3rlpy algorithm, got {type(policy).__name__}")
@@ -837,7 +825,7 @@ def _expert_fn(env_id: str, space: Any, agent: Any, online_steps: int | None, se
         steps = default_online_steps(env_id) if online_steps is None else int(online_steps)
         return _algo_greedy(algo, space), True, {"agent": type(algo).__name__,
                                                  "online_steps": steps, "agent_seed": int(seed)}
-    if _is_d3rlpy_algo(agent):
+    if is_d3rlpy_algo(agent):
         if agent.impl is None:  # unbuilt: train it online first
             res = train_online(env_id, online_steps, seed, n_envs=n_envs, agent=agent,
                                progress=progress)
@@ -906,7 +894,7 @@ def collect(env_id: str, policy: str | Callable | Any = "random", n_steps: int =
         raise ConfigError(f"noise must be a non-negative number, got {noise!r}")
     n_steps, seed = int(n_steps), int(seed)
     label = scheme if isinstance(scheme, str) else (
-        type(scheme).__name__ if _is_d3rlpy_algo(scheme) else "callable")
+        type(scheme).__name__ if is_d3rlpy_algo(scheme) else "callable")
     meta: dict[str, Any] = {"env_id": env_id, "scheme": label, "seed": seed,
                             "source": f"collect:{env_id}:{label}"}
     if name is not None:
@@ -914,7 +902,7 @@ def collect(env_id: str, policy: str | Callable | Any = "random", n_steps: int =
 
     _make_vec(env_id, 1).close()  # validates the id before any training
     if scheme == "replay":
-        if agent is not None and not _is_d3rlpy_algo(agent):
+        if agent is not None and not is_d3rlpy_algo(agent):
             raise ConfigError("policy='replay' trains an online agent: agent must be None or "
                               "a d3rlpy algorithm, not a callable")
         steps = n_steps if online_steps is None else int(online_steps)
@@ -965,7 +953,7 @@ def collect(env_id: str, policy: str | Callable | Any = "random", n_steps: int =
         return ds.with_metadata(random_return=float(ds.episode_returns().mean()))
 
     if not isinstance(scheme, str):  # callable or d3rlpy algo
-        if _is_d3rlpy_algo(scheme):
+        if is_d3rlpy_algo(scheme):
             _check_algo(scheme, space, "policy", obs_shape)
             b = _CallableBehavior(_algo_greedy(scheme, space, "policy"), space,
                                   deterministic_discrete=True, who="policy")
@@ -1005,7 +993,8 @@ def collect(env_id: str, policy: str | Callable | Any = "random", n_steps: int =
     ds = EpisodeDataset.concat([part_r, part_e])
     ds = EpisodeDataset(ds.observations, ds.actions, ds.rewards, ds.offsets, ds.terminated,
                         ds.truncated, ds.observation_space, ds.action_space,
-                        {**ds.extras, "from_expert": src}, ds.metadata)
+                        {**ds.extras, "from_expert": src}, ds.metadata,
+                        ds.final_observation_known)
     return ds.with_metadata(**meta, **agent_meta,
                             random_return=float(part_r.episode_returns().mean()),
                             expert_return=float(part_e.episode_returns().mean()),

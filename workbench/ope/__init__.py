@@ -11,7 +11,8 @@ policies), :mod:`.behavior` (behaviour probabilities, cross-fitted BC), :mod:`.f
 :mod:`.ground_truth`, :mod:`.selection`, :mod:`.evaluate`, :mod:`.cli`.
 """
 
-from .behavior import behavior_log_prob, fit_behavior_model
+from .behavior import (LOGGED_BEHAVIOR_KEYS, BehaviorEstimatedWarning, behavior_log_prob,
+                       fit_behavior_model, logged_behavior_log_prob)
 from .estimators import (ESTIMATORS, EpisodeEstimators, bootstrap_counts, percentile_interval,
                          weight_diagnostics)
 from .evaluate import evaluate_ope
@@ -23,4 +24,5 @@ from .selection import ope_selection_metrics
 __all__ = ["evaluate_ope", "ope_selection_metrics", "EpisodeEstimators", "ESTIMATORS",
            "EvaluationPolicy", "make_policy", "behavior_log_prob", "fit_behavior_model",
            "fit_fqe", "FQEModel", "rollout_returns", "true_value", "bootstrap_counts",
-           "percentile_interval", "weight_diagnostics"]
+           "percentile_interval", "weight_diagnostics", "LOGGED_BEHAVIOR_KEYS",
+           "logged_behavior_log_prob", "BehaviorEstimatedWarning"]

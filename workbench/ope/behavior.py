@@ -2,9 +2,11 @@
 
 ``behavior_log_prob(ds, behavior)`` returns ``log pi_b(a_t | s_t)`` for every transition:
 
-* ``behavior=None``: the dataset's ``extras["behavior_log_prob"]`` when present (collected
-  catalog datasets log it), else estimated as below;
-* ``"logged"``: the logged values, OPEError when the dataset has none;
+* ``behavior=None``: the logged values when the dataset has them under any of the names in
+  :data:`LOGGED_BEHAVIOR_KEYS` (ours, D4RL's ``infos/action_log_probs``, SCOPE-RL's
+  ``pscore``, ...), else estimated as below, with a :class:`BehaviorEstimatedWarning` naming
+  the keys searched (once per dataset);
+* ``"logged"``: the logged values, OPEError listing the keys searched when there are none;
 * ``"bc"``: always estimate with a behaviour-cloning model;
 * an array (N,) of log-probabilities (densities for continuous actions, in env action units);
 * an object with ``action_probs(obs) -> (B, n)`` (discrete) or ``log_prob(obs, actions)``.
@@ -22,6 +24,7 @@ per-step ratio by ``1 / min_prob``.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -29,7 +32,69 @@ import numpy as np
 from ..data.dataset import EpisodeDataset
 from ..errors import ConfigError, OPEError
 
-__all__ = ["behavior_log_prob", "fit_behavior_model", "BehaviorModel"]
+__all__ = ["behavior_log_prob", "fit_behavior_model", "BehaviorModel", "LOGGED_BEHAVIOR_KEYS",
+           "logged_behavior_log_prob", "BehaviorEstimatedWarning"]
+
+#: Where datasets keep the behaviour policy's probability of each logged action, searched in
+#: this order among a dataset's per-step extras (readers keep ``infos/<name>`` of D4RL/npz
+#: files, Minari ``infos/<name>`` and table columns under ``<name>``):
+#: ``(name, "log" for log-probabilities or "prob" for probabilities, who writes it)``.
+#: A probability array may also be ``(N, n_actions)`` for discrete actions (the whole
+#: distribution; the logged action's entry is used).
+LOGGED_BEHAVIOR_KEYS: tuple[tuple[str, str, str], ...] = (
+    ("behavior_log_prob", "log", "workbench (wb.collect, catalog datasets)"),
+    ("action_log_probs", "log", "D4RL (infos/action_log_probs)"),
+    ("action_log_prob", "log", "common in Minari/gymnasium collectors' infos"),
+    ("behavior_log_probs", "log", "variant spelling"),
+    ("behaviour_log_prob", "log", "British spelling"),
+    ("log_prob", "log", "generic collectors"),
+    ("log_probs", "log", "generic collectors"),
+    ("logprob", "log", "generic collectors"),
+    ("logprobs", "log", "D4RL's raw generation scripts"),
+    ("pscore", "prob", "SCOPE-RL / Open Bandit Pipeline (propensity score)"),
+    ("behavior_prob", "prob", "generic collectors"),
+    ("action_prob", "prob", "generic collectors"),
+    ("action_probs", "prob", "generic collectors"),
+)
+
+
+class BehaviorEstimatedWarning(UserWarning):
+    """No logged behaviour probabilities were found, so a behaviour-cloning model was fitted."""
+
+
+_WARNED: set[str] = set()
+
+
+def logged_behavior_log_prob(ds: EpisodeDataset) -> tuple[np.ndarray, str] | None:
+    """The logged ``log pi_b(a_t|s_t)`` (N,) float64 and the extra it came from, or ``None``.
+
+    Searches ``ds.extras`` for the names in :data:`LOGGED_BEHAVIOR_KEYS`, in order.
+
+    Raises:
+        OPEError: a logged array has a shape that fits neither (N,) nor (N, n_actions).
+    """
+    N = ds.n_transitions
+    for key, kind, _who in LOGGED_BEHAVIOR_KEYS:
+        if key not in ds.extras:
+            continue
+        arr = np.asarray(ds.extras[key], dtype=np.float64)
+        if arr.ndim == 2 and arr.shape[1] == 1:
+            arr = arr[:, 0]
+        if arr.ndim == 2 and ds.is_discrete and arr.shape == (N, int(ds.action_space.n or 0)):
+            arr = arr[np.arange(N), np.asarray(ds.actions, np.int64)]
+        if arr.shape != (N,):
+            raise OPEError(f"extras[{key!r}] has shape {arr.shape}; logged behaviour "
+                           f"probabilities must be ({N},) (one per step) or ({N}, n_actions) "
+                           "for discrete actions. Fix: reshape it, or pass behavior=<array>")
+        if kind == "prob":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                arr = np.log(arr)
+        return arr, key
+    return None
+
+
+def _searched() -> str:
+    return ", ".join(k for k, _, _ in LOGGED_BEHAVIOR_KEYS)
 
 
 class BehaviorModel:
@@ -160,12 +225,17 @@ def behavior_log_prob(ds: EpisodeDataset, behavior: Any = None, *, n_folds: int 
         epochs: training epochs of each behaviour-cloning fit.
 
     Returns:
-        ``(log_probs, source)`` with source ``"logged"``, ``"given"`` or
+        ``(log_probs, source)`` with source ``"logged (<extras name>)"``, ``"given"`` or
         ``"bc(cross-fitted, k folds)"``.
+
+    Warns:
+        BehaviorEstimatedWarning: ``behavior=None`` and nothing logged was found (once per
+            dataset), naming the keys searched.
 
     Raises:
         OPEError: a logged action has behaviour probability zero (``-inf``), values are NaN,
-            the array has the wrong length, ``"logged"`` without logged values.
+            the array has the wrong length, ``"logged"`` without logged values (the message
+            lists the names searched).
         ConfigError: an unknown ``behavior`` string.
     """
     N = ds.n_transitions
@@ -173,14 +243,23 @@ def behavior_log_prob(ds: EpisodeDataset, behavior: Any = None, *, n_folds: int 
         if behavior not in ("logged", "bc", "estimate"):
             raise ConfigError(f"behavior must be None, 'logged', 'bc', an array of "
                               f"log-probabilities or a policy object, got {behavior!r}")
-        if behavior == "logged" and "behavior_log_prob" not in ds.extras:
-            raise OPEError("behavior='logged' but the dataset has no "
-                           "extras['behavior_log_prob']. Fix: pass behavior='bc' to estimate "
-                           "it, or an array of log-probabilities")
     if behavior is None or (isinstance(behavior, str) and behavior == "logged"):
-        if "behavior_log_prob" in ds.extras:
-            return _validate(np.asarray(ds.extras["behavior_log_prob"], np.float64), N,
-                             "extras['behavior_log_prob']"), "logged"
+        found = logged_behavior_log_prob(ds)
+        if found is not None:
+            lp, key = found
+            return _validate(lp, N, f"extras[{key!r}]"), f"logged ({key})"
+        if behavior == "logged":
+            raise OPEError(f"behavior='logged' but '{ds.name}' has no extras holding logged "
+                           f"behaviour probabilities (searched: {_searched()}; it has "
+                           f"{sorted(ds.extras) or 'no extras'}). Fix: pass behavior='bc' to "
+                           "estimate them, or an (N,) array of log-probabilities")
+        if ds.fingerprint not in _WARNED:
+            _WARNED.add(ds.fingerprint)
+            warnings.warn(f"'{ds.name}' logs no behaviour probabilities (searched extras: "
+                          f"{_searched()}); fitting a cross-fitted behaviour-cloning model "
+                          "instead. Pass behavior='bc' to choose this explicitly, or "
+                          "behavior=<(N,) log-probabilities>", BehaviorEstimatedWarning,
+                          stacklevel=3)
         behavior = "bc"
     if isinstance(behavior, str):  # "bc" / "estimate"
         lp = _cross_fit(ds, n_folds, seed, min_prob=min_prob, epochs=epochs)

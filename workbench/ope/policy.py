@@ -40,20 +40,13 @@ from typing import Any
 
 import numpy as np
 
+from .._lazy import is_d3rlpy_algo
 from ..data.dataset import EpisodeDataset
 from ..errors import ConfigError, OPEError
 
 __all__ = ["EvaluationPolicy", "make_policy", "resolve_policy"]
 
 _CHUNK = 8192
-
-
-def _is_d3rlpy_algo(obj: Any) -> bool:
-    try:
-        from d3rlpy.base import LearnableBase
-    except Exception:  # pragma: no cover
-        return False
-    return isinstance(obj, LearnableBase)
 
 
 def resolve_policy(obj: Any, name: str = "policy") -> Any:
@@ -77,7 +70,7 @@ def resolve_policy(obj: Any, name: str = "policy") -> Any:
         except Exception as exc:
             raise OPEError(f"policy {name!r}: could not load run {obj!r}: {exc}") from exc
         return resolve_policy(run, name)
-    if _is_d3rlpy_algo(obj) or hasattr(obj, "action_probs") or (
+    if is_d3rlpy_algo(obj) or hasattr(obj, "action_probs") or (
             hasattr(obj, "log_prob") and hasattr(obj, "sample")):
         return obj
     if hasattr(obj, "policy"):  # a TrainingJob (.policy property) or a Run (.policy() method)
@@ -110,7 +103,7 @@ class EvaluationPolicy:
         self.base = base
         self.discrete = bool(ds.is_discrete)
         self.obs_shape = tuple(ds.observations.shape[1:])
-        self.algo = base if _is_d3rlpy_algo(base) else None
+        self.algo = base if is_d3rlpy_algo(base) else None
         if not (0.0 <= float(epsilon) <= 1.0):
             raise ConfigError(f"epsilon must lie in [0, 1], got {epsilon}")
         if temperature is not None and not float(temperature) > 0:

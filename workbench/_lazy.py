@@ -1,0 +1,22 @@
+"""Questions about heavy optional modules, answered without importing them."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+__all__ = ["is_d3rlpy_algo"]
+
+
+def is_d3rlpy_algo(obj: Any) -> bool:
+    """Whether ``obj`` is a d3rlpy algorithm (``LearnableBase``).
+
+    d3rlpy is not imported when it is not loaded yet (no d3rlpy object can exist before
+    it is), and when it is, it is imported quietly (``workbench._d3rlpy``: no gym banner).
+    """
+    if "d3rlpy" not in sys.modules:
+        return False
+    from ._d3rlpy import d3rlpy  # noqa: F401  (quiet)
+    from d3rlpy.base import LearnableBase
+
+    return isinstance(obj, LearnableBase)
