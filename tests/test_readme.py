@@ -22,3 +22,11 @@ def test_quickstart_block_runs(catalog_home):
     assert set(est["estimator"]) == {"fqe", "wis", "pdis", "dr"}
     assert est["true_value"].notna().all()
     assert namespace["job"].status == "completed"
+
+
+def test_readme_lists_every_logged_behaviour_probability_name():
+    from workbench.ope import LOGGED_BEHAVIOR_KEYS
+
+    text = README.read_text()
+    missing = [k for k, _, _ in LOGGED_BEHAVIOR_KEYS if f"`{k}`" not in text]
+    assert not missing, f"README does not list {missing}"
