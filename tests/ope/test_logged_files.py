@@ -209,3 +209,43 @@ def test_evaluating_a_policy_object_prints_no_gym_banner(tmp_path, cartpole):
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert "Gym has been unmaintained" not in out.stderr and float(out.stdout) > 0
+
+
+def _q_table(obs):
+    """A fixed, hand-written Q-function for the DR family: (B, 2)."""
+    obs = np.asarray(obs, np.float64)
+    return np.stack([10 + 3 * obs[:, 2], 10 - 3 * obs[:, 2] + obs[:, 3]], axis=1)
+
+
+def test_doubly_robust_family_matches_an_independent_implementation(tmp_path, cartpole):
+    a = cartpole
+    ds = wb.load_dataset(_write_d4rl(tmp_path / "cartpole.hdf5", a))
+    frame = wb.evaluate_ope(ds, {"pe": EvalPolicy()}, estimators=("dr", "wdr"), gamma=GAMMA,
+                            n_bootstrap=0, q_functions={"pe": _q_table})
+    got = dict(zip(frame.estimator, frame.estimate))
+    obs = a["observations"].astype(np.float64)
+    pe = EvalPolicy().action_probs(obs)
+    q = _q_table(obs)
+    q_taken = q[np.arange(len(obs)), a["actions"]]
+    v = (pe * q).sum(1)
+    rho = pe[np.arange(len(obs)), a["actions"]] / np.exp(a["logp"])
+    ends = np.flatnonzero(a["terminals"] | a["timeouts"]) + 1
+    starts = np.concatenate([[0], ends[:-1]])
+    eps = []
+    for s, e in zip(starts, ends):
+        w = np.cumprod(rho[s:e])
+        eps.append((w, np.concatenate([[1.0], w[:-1]]), a["rewards"][s:e].astype(np.float64),
+                    q_taken[s:e], v[s:e]))
+    dr = np.mean([sum(GAMMA ** t * (w[t] * (r[t] - qt[t]) + wp[t] * vt[t])
+                      for t in range(len(w))) for w, wp, r, qt, vt in eps])
+    T = max(len(e[0]) for e in eps)
+    wdr = 0.0
+    for t in range(T):
+        # an ended episode: frozen weight in the normalisers, nothing in the numerators
+        num1 = sum(w[t] * (r[t] - qt[t]) for w, wp, r, qt, vt in eps if t < len(w))
+        den1 = sum(w[min(t, len(w) - 1)] for w, *_ in eps)
+        num2 = sum(wp[t] * vt[t] for w, wp, r, qt, vt in eps if t < len(w))
+        den2 = sum(wp[t] if t < len(w) else w[-1] for w, wp, *_ in eps)
+        wdr += GAMMA ** t * (num1 / den1 + num2 / den2)
+    assert got["dr"] == pytest.approx(dr, rel=1e-6)
+    assert got["wdr"] == pytest.approx(wdr, rel=1e-6)

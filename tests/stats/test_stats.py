@@ -57,3 +57,42 @@ def test_profiles_and_probability_of_improvement():
     assert probability_of_improvement([[1.0]], [[1.0]]) == 0.5
     with pytest.raises(ConfigError):
         probability_of_improvement(np.ones((2, 2)), np.ones((2, 3)))
+
+
+def test_probability_of_improvement_is_the_mann_whitney_statistic_per_task():
+    """rliable's definition: P(X > Y) per task is the Mann-Whitney U statistic / (m n) (ties
+    count one half), averaged over tasks; checked against scipy's own U statistic."""
+    rng = np.random.default_rng(3)
+    x = np.round(rng.normal(1.0, 1.0, size=(7, 3)), 1)  # rounded: ties occur
+    y = np.round(rng.normal(0.5, 1.0, size=(5, 3)), 1)
+    expected = np.mean([scipy.stats.mannwhitneyu(x[:, t], y[:, t]).statistic / (7 * 5)
+                        for t in range(3)])
+    assert probability_of_improvement(x, y) == pytest.approx(expected, abs=1e-12)
+
+
+def test_performance_profile_is_the_fraction_of_runs_above_each_threshold():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(9, 2))
+    taus = np.linspace(-2, 2, 11)
+    expected = [sum(v > t for v in x.ravel()) / x.size for t in taus]
+    np.testing.assert_allclose(performance_profile(x, taus), expected)
+
+
+def test_stratified_bootstrap_ci_matches_the_exact_bootstrap_distribution():
+    """The percentile interval of the IQM under stratified resampling (runs resampled with
+    replacement independently within each task, rliable's StratifiedBootstrap): enumerate
+    every equally likely resample of 4 runs x 2 tasks (256^2 of them) and compare quantiles."""
+    import itertools
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(4, 2))
+    per_task = [np.array([x[list(i), t] for i in itertools.product(range(4), repeat=4)])
+                for t in range(2)]  # (256, 4) resamples of each task's runs
+    a, b = per_task
+    both = np.concatenate([np.repeat(a, 256, axis=0), np.tile(b, (256, 1))], axis=1)
+    exact = scipy.stats.trim_mean(both, 0.25, axis=1)  # IQM of each of the 65,536 resamples
+    lo_x, hi_x = np.quantile(exact, [0.025, 0.975])
+    est, lo, hi = stratified_bootstrap_ci(x, iqm, reps=60_000, confidence=0.95, seed=1)
+    assert est == pytest.approx(scipy.stats.trim_mean(x, 0.25, axis=None))
+    spread = exact.max() - exact.min()
+    assert abs(lo - lo_x) < 0.02 * spread and abs(hi - hi_x) < 0.02 * spread
