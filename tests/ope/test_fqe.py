@@ -39,7 +39,11 @@ def test_fqe_ranks_good_above_bad(cartpole):
     assert est.loc["good", "fqe"] > est.loc["bad", "fqe"]
     assert est.loc["good", "dr"] > est.loc["bad", "dr"]
     fqe_rows = frame[frame.estimator == "fqe"]
-    assert fqe_rows.ess.isna().all() and (fqe_rows.ci_low <= fqe_rows.estimate).all()
+    # one fit says nothing about its own error: a point estimate, and the frame says so
+    assert fqe_rows.ess.isna().all() and fqe_rows.ci_low.isna().all()
+    assert fqe_rows.ci_method.str.startswith("none: point estimate").all()
+    wis = frame[frame.estimator == "wis"]
+    assert (wis.ci_low <= wis.estimate).all() and (wis.estimate <= wis.ci_high).all()
     m = ope_selection_metrics(frame, ks=(1,))
     assert m.loc["fqe", "regret@1"] == 0.0 and m.loc["fqe", "spearman"] == pytest.approx(1.0)
 
@@ -56,3 +60,44 @@ def test_fqe_with_d3rlpy_algorithm_policy(cartpole):
     q = model.q_all(cartpole.observations[:10])
     np.testing.assert_allclose(v, q[np.arange(10), pol.greedy(cartpole.observations[:10])],
                                rtol=1e-5)
+
+
+def test_fqe_refit_interval_covers_the_fitting_variation(cartpole):
+    """The refit interval (FQE refitted on bootstrap resamples, each with its own seed) is
+    wider than resampling episodes under one fixed fit, which ignores FQE's fitting error."""
+    cfg = {"n_steps": 400, "hidden_units": (32,)}
+    refit = evaluate_ope(cartpole, {"good": good}, estimators=("fqe",), gamma=0.95,
+                         fqe_config=cfg, fqe_refits=6, seed=1).iloc[0]
+    assert refit.ci_method == "percentile over 6 FQE refits on bootstrap resamples"
+    assert refit.ci_low < refit.ci_high
+    model = fit_fqe(cartpole, make_policy(good, cartpole, epsilon=0.1), 0.95, seed=1,
+                    config=cfg)
+    fixed = evaluate_ope(cartpole, {"good": good}, estimators=("fqe",), gamma=0.95,
+                         q_functions={"good": model.q_all}, n_bootstrap=500, seed=1).iloc[0]
+    assert fixed.estimate == pytest.approx(refit.estimate, rel=1e-9)  # the same first fit
+    assert fixed.ci_method.startswith("percentile bootstrap over episodes")
+    assert refit.ci_high - refit.ci_low > fixed.ci_high - fixed.ci_low
+
+
+def test_flag_names_untrustworthy_weights(cartpole):
+    """An evaluation policy the data almost never follows: the IS-family rows say why."""
+    frame = evaluate_ope(cartpole, {"left": always_left}, estimators=("is", "wis", "pdis"),
+                         gamma=0.95, epsilon=0.1, n_bootstrap=0)
+    assert (frame.ess_fraction < 0.05).all()
+    assert frame.flag.str.contains("low effective sample size").all()
+    with pytest.warns(RuntimeWarning, match="undefined"):
+        greedy = evaluate_ope(cartpole, {"left": always_left}, estimators=("wis",), gamma=0.95,
+                              epsilon=0.0, n_bootstrap=0)
+    assert greedy.flag.iloc[0].startswith("every episode has zero weight")
+
+
+    class Behaviour:  # the policy that logged the data: every weight is 1
+        def action_probs(self, obs):
+            g = good(obs)
+            p = np.full((len(obs), 2), 0.25)
+            p[np.arange(len(obs)), g] = 0.75
+            return p
+
+    ok = evaluate_ope(cartpole, {"same": Behaviour()}, estimators=("wis",), gamma=0.95,
+                      n_bootstrap=0)
+    assert ok.ess_fraction.iloc[0] == pytest.approx(1.0) and ok.flag.iloc[0] == ""

@@ -55,6 +55,9 @@ def _configure(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    "(default: logged when present)")
     p.add_argument("--fqe-steps", type=int, default=None, dest="fqe_steps",
                    help="FQE gradient steps (default 5000)")
+    p.add_argument("--fqe-refits", type=int, default=0, dest="fqe_refits",
+                   help="FQE's interval from this many refits on bootstrap resamples "
+                   "(0: FQE is a point estimate)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--format", choices=["table", "csv", "json"], default="table",
                    help="output format (table)")
@@ -104,7 +107,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
                          gamma=args.gamma, n_bootstrap=args.n_bootstrap,
                          epsilon=args.epsilon, temperature=args.temperature,
                          bandwidth=args.bandwidth, weight_clip=args.weight_clip,
-                         fqe_config=fqe_cfg, n_rollouts=args.n_rollouts, seed=args.seed)
+                         fqe_config=fqe_cfg, fqe_refits=getattr(args, "fqe_refits", 0),
+                         n_rollouts=args.n_rollouts, seed=args.seed)
     metrics = ope_selection_metrics(frame) if args.env else None
     fmt = getattr(args, "format", "table")
     if fmt == "csv":

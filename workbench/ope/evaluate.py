@@ -21,12 +21,41 @@ from .policy import make_policy
 __all__ = ["evaluate_ope", "COLUMNS"]
 
 #: Columns of evaluate_ope's output (the ``true_*`` ones only when ``env`` is given).
-COLUMNS = ("policy", "estimator", "estimate", "ci_low", "ci_high",
+COLUMNS = ("policy", "estimator", "estimate", "ci_low", "ci_high", "ci_method", "flag",
            "true_value", "true_ci_low", "true_ci_high",
            "true_return", "true_return_ci_low", "true_return_ci_high",
            "ess", "ess_fraction", "max_weight_share", "zero_weight_fraction",
            "weight_clip", "clipped", "clipped_fraction",
            "policy_kind", "behavior_source", "gamma", "n_episodes")
+
+#: An importance-weighted estimate is flagged when its effective sample size is below this
+#: fraction of the episodes ...
+MIN_ESS_FRACTION = 0.05
+#: ... or when one episode carries more than this share of the total weight.
+MAX_WEIGHT_SHARE = 0.5
+
+
+def reliability_flag(estimator: str, ess_fraction: float, max_weight_share: float,
+                     q_out_of_range: bool = False, zero_weight_fraction: float = 0.0) -> str:
+    """Why an estimate cannot be trusted, in words (``""`` when nothing is wrong).
+
+    Importance-weighted estimators (IS, WIS, PDIS, WPDIS, DR, WDR) are flagged when the
+    effective sample size is below :data:`MIN_ESS_FRACTION` of the episodes or one episode
+    holds more than :data:`MAX_WEIGHT_SHARE` of the weight; estimators built on a fitted
+    Q-function (FQE, DR, WDR) when its values leave the range of possible discounted returns.
+    """
+    why = []
+    if estimator in IS_ESTIMATORS:
+        if zero_weight_fraction >= 1.0:
+            why.append("every episode has zero weight (the policy never takes the logged "
+                       "actions)")
+        elif np.isfinite(ess_fraction) and ess_fraction < MIN_ESS_FRACTION:
+            why.append(f"low effective sample size ({100 * ess_fraction:.1f} % of episodes)")
+        if np.isfinite(max_weight_share) and max_weight_share > MAX_WEIGHT_SHARE:
+            why.append(f"one episode holds {100 * max_weight_share:.0f} % of the weight")
+    if estimator in MODEL_ESTIMATORS and q_out_of_range:
+        why.append("Q-values beyond the possible returns (FQE diverged or extrapolates)")
+    return "; ".join(why)
 
 
 def _as_mapping(policies: Any) -> dict[str, Any]:
@@ -52,7 +81,8 @@ def evaluate_ope(ds: EpisodeDataset | str, policies: Any,
                  temperature: float | None = None, bandwidth: float = 0.2,
                  weight_clip: float | None = None,
                  q_functions: Mapping[str, Callable] | None = None,
-                 fqe_config: Mapping[str, Any] | None = None, n_folds: int = 5,
+                 fqe_config: Mapping[str, Any] | None = None, fqe_refits: int = 0,
+                 n_folds: int = 5,
                  n_rollouts: int = 100, seed: int = 0, device: str = "cpu:0",
                  progress: bool = False) -> pd.DataFrame:
     """Off-policy estimates of each policy's value on ``ds``, with bootstrap intervals.
@@ -74,10 +104,15 @@ def evaluate_ope(ds: EpisodeDataset | str, policies: Any,
         env: a gymnasium id, env or env factory: adds on-policy ground truth (``n_rollouts``
             episodes of the evaluated policy), discounted with ``gamma`` and undiscounted.
         gamma: discount in (0, 1].
-        n_bootstrap: bootstrap resamples of episodes for the percentile intervals (0: none).
-            For FQE/DM the Q-function is fitted once, so its interval reflects only the
-            spread of the initial states, not FQE's fitting error (all episodes starting in
-            one state give a zero-width interval).
+        n_bootstrap: bootstrap resamples of episodes for the percentile intervals of the
+            importance-weighted estimators (0: none).  DR/WDR resample episodes with the
+            fitted Q-function held fixed.
+        fqe_refits: FQE/DM's interval: refit FQE this many times, each on a bootstrap
+            resample of episodes with its own seed, and take the percentile interval of the
+            refits' estimates, so it covers the fitting variation as well as the data.  ``0``
+            (default) reports FQE as a point estimate (``ci_low``/``ci_high`` NaN): one fit
+            says nothing about its own error.  Each refit costs one FQE fit; 10-20 give a
+            usable interval.
         ci: confidence level of the intervals.
         epsilon: ε of ε-soft greedy discrete policies.
         temperature: softmax temperature over Q instead of ε-greedy (d3rlpy Q-learners only).
@@ -97,7 +132,9 @@ def evaluate_ope(ds: EpisodeDataset | str, policies: Any,
 
     Returns:
         A tidy DataFrame, one row per (policy, estimator), columns as in :data:`COLUMNS`:
-        ``estimate``/``ci_low``/``ci_high``; ``true_*`` (with ``env``); the weight
+        ``estimate``/``ci_low``/``ci_high``; ``ci_method`` (how the interval was made, or
+        why there is none); ``flag`` (why the estimate cannot be trusted, see
+        :func:`reliability_flag`; ``""`` when nothing is wrong); ``true_*`` (with ``env``); the weight
         diagnostics ``ess``, ``ess_fraction``, ``max_weight_share``, ``zero_weight_fraction``
         (NaN for FQE); ``weight_clip`` (NaN: none), ``clipped`` (clipping was on and changed
         at least one weight), ``clipped_fraction``; ``policy_kind`` (how the policy was made
@@ -129,6 +166,9 @@ def evaluate_ope(ds: EpisodeDataset | str, policies: Any,
         raise ConfigError(f"ci must lie in (0, 1), got {ci}")
     if int(n_bootstrap) < 0:
         raise ConfigError(f"n_bootstrap must be >= 0, got {n_bootstrap}")
+    if isinstance(fqe_refits, bool) or int(fqe_refits) != fqe_refits or int(fqe_refits) < 0:
+        raise ConfigError(f"fqe_refits must be an integer >= 0, got {fqe_refits!r}")
+    fqe_refits = int(fqe_refits)
     pols = _as_mapping(policies)
     q_functions = dict(q_functions or {})
     unknown_q = set(q_functions) - set(pols)
@@ -165,15 +205,22 @@ def evaluate_ope(ds: EpisodeDataset | str, policies: Any,
         if need_w:
             log_ratio = pol.log_prob(tr["observations"], tr["actions"]) - logb
         q_taken = v = None
+        q_out = False
+        refit_ci = (math.nan, math.nan)
         if need_q:
             if pname in q_functions:
                 model: Any = QFunctionModel(q_functions[pname], pol)
             else:
                 model = fit_fqe(ds, pol, gamma, seed=seed, device=device,
                                 config=dict(fqe_config or {}), progress=progress)
+                if fqe_refits and "fqe" in names:
+                    refit_ci = _fqe_refit_interval(ds, pol, gamma, fqe_refits, ci, seed=seed,
+                                                   device=device, config=dict(fqe_config or {}),
+                                                   progress=progress)
             q_taken, v = q_and_v(model, ds)
             bound = float(np.abs(ds.rewards).max()) / (1.0 - gamma) if gamma < 1 else math.inf
-            if np.abs(v).max() > 1.05 * bound:
+            q_out = bool(np.abs(v).max() > 1.05 * bound)
+            if q_out:
                 warnings.warn(f"policy {pname!r}: the Q-function's values reach "
                               f"{np.abs(v).max():.4g}, beyond the largest possible discounted "
                               f"return max|r|/(1-gamma) = {bound:.4g}: FQE diverged or "
@@ -190,11 +237,23 @@ def evaluate_ope(ds: EpisodeDataset | str, policies: Any,
 
             truth = true_value(env, pol, n_rollouts, gamma=gamma, seed=seed, ci=ci)
         for n in names:
-            lo, hi = (percentile_interval(reps[n], ci) if n_bootstrap and np.isfinite(values[n])
-                      else (math.nan, math.nan))
             is_w = n in IS_ESTIMATORS
+            if n in ("fqe", "dm") and pname not in q_functions:
+                lo, hi = refit_ci
+                method = (f"percentile over {fqe_refits} FQE refits on bootstrap resamples"
+                          if fqe_refits else
+                          "none: point estimate of one fit (fqe_refits=k gives an interval)")
+            else:  # (a given Q-function is fixed: resampling episodes is all there is)
+                ok = n_bootstrap and np.isfinite(values[n])
+                lo, hi = percentile_interval(reps[n], ci) if ok else (math.nan, math.nan)
+                method = (f"percentile bootstrap over episodes ({int(n_bootstrap)} resamples"
+                          f"{', Q held fixed' if n in MODEL_ESTIMATORS else ''})"
+                          if n_bootstrap else "none (n_bootstrap=0)")
             row = {"policy": pname, "estimator": n, "estimate": values[n],
-                   "ci_low": lo, "ci_high": hi}
+                   "ci_low": lo, "ci_high": hi, "ci_method": method,
+                   "flag": reliability_flag(n, diag.ess_fraction if is_w else math.nan,
+                                            diag.max_weight_share if is_w else math.nan,
+                                            q_out, diag.zero_weight_fraction if is_w else 0.0)}
             if truth:
                 row.update({k: truth[k] for k in ("true_value", "true_ci_low", "true_ci_high",
                                                   "true_return", "true_return_ci_low",
@@ -216,3 +275,21 @@ def evaluate_ope(ds: EpisodeDataset | str, policies: Any,
     frame.attrs.update({"gamma": gamma, "behavior_value": float(disc_ret.mean()),
                         "behavior_return": float(ds.episode_returns().mean())})
     return frame
+
+
+def _fqe_refit_interval(ds: EpisodeDataset, pol: Any, gamma: float, k: int, ci: float, *,
+                        seed: int, device: str, config: dict[str, Any],
+                        progress: bool) -> tuple[float, float]:
+    """Percentile interval of FQE's estimate over ``k`` refits, each on a bootstrap resample
+    of episodes (multinomial counts) with its own seed; each refit's estimate averages its
+    ``Vhat`` over the resample's initial states."""
+    rng = np.random.default_rng([seed, 0xF0E])
+    E = ds.n_episodes
+    s0 = ds.observations[ds.offsets[:-1] + np.arange(E)]
+    values = np.empty(k)
+    for r in range(k):
+        counts = rng.multinomial(E, np.full(E, 1.0 / E))
+        model = fit_fqe(ds, pol, gamma, seed=seed + 1 + r, device=device, config=config,
+                        progress=progress, episode_counts=counts)
+        values[r] = float(np.dot(counts, model.value(s0)) / E)
+    return percentile_interval(values, ci)

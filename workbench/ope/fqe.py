@@ -156,7 +156,7 @@ def q_and_v(model: Any, ds: EpisodeDataset) -> tuple[np.ndarray, np.ndarray]:
 
 def fit_fqe(ds: EpisodeDataset, policy: EvaluationPolicy, gamma: float, *, seed: int = 0,
             device: str = "cpu:0", config: dict[str, Any] | None = None,
-            progress: bool = False) -> FQEModel:
+            progress: bool = False, episode_counts: np.ndarray | None = None) -> FQEModel:
     """Fit FQE for ``policy`` on ``ds``'s transitions (see the module docstring).
 
     Args:
@@ -169,6 +169,9 @@ def fit_fqe(ds: EpisodeDataset, policy: EvaluationPolicy, gamma: float, *, seed:
             (3e-4), ``target_update_interval`` (100), ``hidden_units`` ((128, 128)),
             ``n_critics`` (1).
         progress: show a ``tqdm`` bar.
+        episode_counts: (E,) non-negative integers: fit on a resample of episodes, episode
+            ``k`` counted ``episode_counts[k]`` times (a bootstrap refit); ``None`` fits on
+            every episode once.
 
     Raises:
         ConfigError: unknown config keys or bad values.
@@ -207,7 +210,15 @@ def fit_fqe(ds: EpisodeDataset, policy: EvaluationPolicy, gamma: float, *, seed:
     rews = tr["rewards"].astype(np.float32).reshape(-1, 1)
     terms = tr["terminals"].astype(np.float32).reshape(-1, 1)
     keep = ds.td_mask  # targets need s': leave out steps whose next observation is unknown
-    if not keep.all():
+    if episode_counts is not None:
+        counts = np.asarray(episode_counts, dtype=np.int64)
+        if counts.shape != (ds.n_episodes,) or (counts < 0).any():
+            raise ConfigError(f"episode_counts must be ({ds.n_episodes},) non-negative "
+                              f"integers, got shape {counts.shape}")
+        rows = np.repeat(np.arange(ds.n_transitions), counts[ds.episode_index])
+        rows = rows[keep[rows]]
+        obs, nxt, acts, rews, terms = (x[rows] for x in (obs, nxt, acts, rews, terms))
+    elif not keep.all():
         obs, nxt, acts, rews, terms = (x[keep] for x in (obs, nxt, acts, rews, terms))
     N = len(obs)
     if N == 0:
