@@ -231,9 +231,27 @@ def test_health_flags_from_synthetic_curves():
     m = pd.DataFrame({"step": np.concatenate([steps, steps]),
                       "name": ["value/dataset_q"] * 20 + ["eval/td_error"] * 20,
                       "value": np.concatenate([q_over, td_flat])})
+    # TD error high and flat: underfitting; the fall of Q after its peak is then no evidence
+    # of overfitting, and the flags never fire together
     h = training_health(m).set_index("signal")
-    assert h.loc["overfitting", "flag"] and "peaked" in h.loc["overfitting", "reason"]
     assert h.loc["underfitting", "flag"] and "not falling" in h.loc["underfitting", "reason"]
+    assert not h.loc["overfitting", "flag"] and h.loc["overfitting", "status"] == "inconclusive"
+    assert "peaked" in h.loc["overfitting", "reason"]
+    assert h.loc["underfitting", "metric"] == "eval/td_error"
+    # TD error low and falling, Q peaks and falls: overfitting alone, with its evidence
+    over = m.copy()
+    over.loc[over.name == "eval/td_error", "value"] = np.geomspace(0.5, 0.01, 20)
+    h = training_health(over).set_index("signal")
+    assert h.loc["overfitting", "flag"] and not h.loc["underfitting", "flag"]
+    assert "peaked at 10 (step 1000)" in h.loc["overfitting", "reason"]
+    assert h.loc["overfitting", "metric"] == "value/dataset_q"
+    # a wobble of a fraction of a percent of the peak is noise, not a fall (it rises by 1 and
+    # falls by half of that, but the peak is 101)
+    wobble = over.copy()
+    qv = 100 + np.concatenate([np.linspace(0, 1, 10), np.linspace(1, 0.5, 10)])
+    wobble.loc[wobble.name == "value/dataset_q", "value"] = qv
+    assert training_health(wobble, min_fall=0.0).set_index("signal").loc["overfitting", "flag"]
+    assert not training_health(wobble).set_index("signal").loc["overfitting", "flag"]
     good = m.copy()
     good.loc[good.name == "value/dataset_q", "value"] = np.linspace(0, 10, 20)
     good.loc[good.name == "eval/td_error", "value"] = np.geomspace(50, 0.01, 20)

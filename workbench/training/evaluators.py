@@ -182,14 +182,9 @@ def _smooth(x: np.ndarray) -> np.ndarray:
 
 
 def training_health(metrics: pd.DataFrame, *, min_points: int = 5, drop: float = 0.2,
-                    rise: float = 0.1, td_relative: float = 0.1,
+                    rise: float = 0.1, min_fall: float = 0.05, td_relative: float = 0.1,
                     td_falling: float = 0.95) -> pd.DataFrame:
-    """Kumar et al.'s offline training-health flags from a run's metrics.
-
-    **Overfitting** (``value/dataset_q``): the smoothed average dataset Q-value rose to a
-    peak (by more than ``rise`` × its range) and then fell by more than ``drop`` × that
-    rise by the last evaluation.  Suggests stopping near the peak or regularising more
-    (e.g. a larger CQL weight, a smaller network, dropout).
+    """Kumar et al.'s offline training-health flags from a run's metrics, never both at once.
 
     **Underfitting** (``eval/td_error``, else ``loss/td`` / ``loss/critic`` / ``loss``):
     the TD error is *high* — its root over the mean ``|dataset Q|`` exceeds
@@ -197,44 +192,32 @@ def training_health(metrics: pd.DataFrame, *, min_points: int = 5, drop: float =
     least ``td_falling`` × the mean over the middle third.  Suggests more capacity
     (a bigger network) or more steps.
 
+    **Overfitting** (``value/dataset_q``): the smoothed average dataset Q-value rose to a
+    peak (by more than ``rise`` × its range) and then fell by more than ``drop`` × that
+    rise and by more than ``min_fall`` × ``|peak|`` by the last evaluation, while the
+    TD error is *not* underfitting.  Suggests stopping near the peak or regularising more
+    (e.g. a larger CQL weight, a smaller network, dropout).  A Q-function that does not fit
+    its targets yet (underfitting) says nothing about overfitting: its fall after a peak is
+    then reported as ``inconclusive``, so the two flags never contradict each other.
+
     Args:
         metrics: tidy metrics (``step, name, value``) of one run.
         min_points: evaluations needed before a flag can be raised.
 
     Returns:
         One row per signal: ``signal`` (``overfitting``/``underfitting``), ``flag`` (bool),
-        ``status`` (``ok``, ``warning`` or ``insufficient data``), ``reason`` (a sentence
-        with the numbers behind the verdict).
+        ``status`` (``ok``, ``warning``, ``inconclusive`` or ``insufficient data``),
+        ``metric`` (the curve the verdict reads), ``reason`` (a sentence with the numbers
+        and steps behind the verdict).
     """
     import pandas as pd
 
-    rows = []
-    steps, q = _series(metrics, "value/dataset_q")
-    if len(q) < min_points:
-        rows.append(("overfitting", False, "insufficient data",
-                     f"needs {min_points} evaluations of value/dataset_q, has {len(q)}"))
-    else:
-        qs = _smooth(q)
-        i = int(np.argmax(qs))
-        span = float(qs.max() - qs.min())
-        up = float(qs[i] - qs[0])
-        down = float(qs[i] - qs[-1])
-        if i < len(qs) - 1 and span > 0 and up > rise * span and down > drop * up:
-            rows.append(("overfitting", True, "warning",
-                         f"dataset Q peaked at {qs[i]:.4g} (step {int(steps[i])}) and fell "
-                         f"{down:.4g} ({100 * down / up:.0f}% of its rise) to {qs[-1]:.4g} by "
-                         f"step {int(steps[-1])}: likely overfitting; use the checkpoint near "
-                         f"step {int(steps[i])} or regularise more"))
-        else:
-            rows.append(("overfitting", False, "ok",
-                         f"dataset Q has not fallen after a peak (last {qs[-1]:.4g}, "
-                         f"max {qs[i]:.4g} at step {int(steps[i])})"))
     td_name = next((n for n in ("eval/td_error", "loss/td", "loss/critic", "loss")
                     if (metrics["name"] == n).any()), None)
     steps_td, td = _series(metrics, td_name) if td_name else (np.zeros(0), np.zeros(0))
     if len(td) < min_points:
-        rows.append(("underfitting", False, "insufficient data",
-                     f"needs {min_points} values of a TD-error metric, has {len(td)}"))
+        under = ("underfitting", False, "insufficient data", td_name or "eval/td_error",
+                 f"needs {min_points} values of a TD-error metric, has {len(td)}")
     else:
         third = max(1, len(td) // 3)
         late = float(np.mean(td[-third:]))
@@ -246,14 +229,43 @@ def training_health(metrics: pd.DataFrame, *, min_points: int = 5, drop: float =
             "inf")
         high = rel > td_relative
         flat = late >= td_falling * mid
+        window = f"steps {int(steps_td[-third])}-{int(steps_td[-1])}"
         if high and flat:
-            rows.append(("underfitting", True, "warning",
-                         f"{td_name} stays high and is not falling (last-third mean {late:.4g} vs "
-                         f"{mid:.4g} before; RMS is {rel:.2f}× the mean |dataset Q|): likely "
-                         "underfitting; try a bigger network or more steps"))
+            under = ("underfitting", True, "warning", td_name,
+                     f"{td_name} stays high and is not falling (mean {late:.4g} over {window} vs "
+                     f"{mid:.4g} before; its root is {rel:.2f}× the mean |dataset Q|): likely "
+                     "underfitting; try a bigger network or more steps")
         else:
             why = "is falling" if not flat else "is low"
-            rows.append(("underfitting", False, "ok",
-                         f"{td_name} {why} (last-third mean {late:.4g} vs {mid:.4g} before; RMS "
-                         f"{rel:.2f}× mean |dataset Q|)"))
-    return pd.DataFrame(rows, columns=["signal", "flag", "status", "reason"])
+            under = ("underfitting", False, "ok", td_name,
+                     f"{td_name} {why} (mean {late:.4g} over {window} vs {mid:.4g} before; root "
+                     f"{rel:.2f}× mean |dataset Q|)")
+    steps, q = _series(metrics, "value/dataset_q")
+    if len(q) < min_points:
+        over = ("overfitting", False, "insufficient data", "value/dataset_q",
+                f"needs {min_points} evaluations of value/dataset_q, has {len(q)}")
+    else:
+        qs = _smooth(q)
+        i = int(np.argmax(qs))
+        span = float(qs.max() - qs.min())
+        up = float(qs[i] - qs[0])
+        down = float(qs[i] - qs[-1])
+        fell = (i < len(qs) - 1 and span > 0 and up > rise * span and down > drop * up
+                and down > min_fall * abs(float(qs[i])))
+        story = (f"dataset Q (running median of 3) peaked at {qs[i]:.4g} (step {int(steps[i])}) "
+                 f"and fell {down:.4g} ({100 * down / up:.0f}% of its rise) to {qs[-1]:.4g} by "
+                 f"step {int(steps[-1])}") if fell else ""
+        if fell and under[1]:
+            over = ("overfitting", False, "inconclusive", "value/dataset_q",
+                    f"{story}, but the TD error is high and not falling (underfitting): a "
+                    "Q-function that does not fit its targets yet gives no evidence of "
+                    "overfitting")
+        elif fell:
+            over = ("overfitting", True, "warning", "value/dataset_q",
+                    f"{story}: likely overfitting; use the checkpoint near step "
+                    f"{int(steps[i])} or regularise more")
+        else:
+            over = ("overfitting", False, "ok", "value/dataset_q",
+                    f"dataset Q has not fallen after a peak (last {qs[-1]:.4g}, max {qs[i]:.4g} "
+                    f"at step {int(steps[i])})")
+    return pd.DataFrame([over, under], columns=["signal", "flag", "status", "metric", "reason"])
