@@ -1,7 +1,7 @@
 """Small data-shaping helpers for the pages: dataset → tidy frames for :mod:`.plots`.
 
-No statistics live here beyond reshaping and sampling; aggregates across seeds come from
-:mod:`workbench.stats`.
+No statistics live here beyond reshaping and sampling: aggregates across seeds come from
+:mod:`workbench.stats` (:func:`~workbench.stats.curves_across_seeds`).
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ..data.dataset import EpisodeDataset
 
-__all__ = ["episode_steps", "action_frame", "state_frame", "seed_aggregate", "report_table",
-           "run_label"]
+__all__ = ["episode_steps", "action_frame", "state_frame", "report_table", "run_label"]
 
 
 def _flat(a: np.ndarray) -> np.ndarray:
@@ -99,52 +98,6 @@ def state_frame(ds: EpisodeDataset, x: str = "obs_0", y: str = "obs_1", *, pca: 
     axes = state_axes(ds)
     ix, iy = axes.index(x), axes.index(y)
     return pd.DataFrame({x: obs[:, ix], y: obs[:, iy]}), x, y
-
-
-def seed_aggregate(frame: pd.DataFrame, metric: str, groups: dict[str, str], *,
-                   reps: int = 300, confidence: float = 0.95, seed: int = 0,
-                   cache: dict | None = None) -> pd.DataFrame:
-    """Per group and step: mean, IQM and the IQM's stratified-bootstrap CI across runs.
-
-    Args:
-        frame: tidy metric rows (``run_id, step, name, value``).
-        metric: the metric.
-        groups: ``{run_id: group}`` (e.g. the algorithm); runs not in it are ignored.
-        reps, confidence, seed: bootstrap settings (:func:`workbench.stats.stratified_bootstrap_ci`).
-        cache: a dict kept between calls (a live view): a step whose values are unchanged
-            reuses its row instead of bootstrapping again, so a refresh costs the new steps.
-
-    Returns:
-        ``group, step, n_runs, mean, iqm, ci_low, ci_high`` — only steps that at least two
-        runs of the group have reached.
-    """
-    import pandas as pd
-
-    from ..stats import iqm, mean, stratified_bootstrap_ci
-
-    sel = frame[(frame["name"] == metric) & frame["run_id"].isin(list(groups))]
-    rows = []
-    if not sel.empty:
-        sel = sel.assign(group=sel["run_id"].map(groups))
-        sel = sel.drop_duplicates(["run_id", "step"], keep="last")
-        for (g, step), d in sel.groupby(["group", "step"], sort=True):
-            vals = d["value"].to_numpy(dtype=float)
-            vals = vals[np.isfinite(vals)]
-            if len(vals) < 2:
-                continue
-            key = (metric, g, int(step), reps, confidence, seed, vals.tobytes())
-            row = cache.get(key) if cache is not None else None
-            if row is None:
-                est, lo, hi = stratified_bootstrap_ci(vals, iqm, reps=reps,
-                                                      confidence=confidence, seed=seed)
-                row = {"group": g, "step": int(step), "n_runs": len(vals),
-                       "mean": float(mean(vals)), "iqm": float(est), "ci_low": float(lo),
-                       "ci_high": float(hi)}
-                if cache is not None:
-                    cache[key] = row
-            rows.append(row)
-    return pd.DataFrame(rows, columns=["group", "step", "n_runs", "mean", "iqm", "ci_low",
-                                       "ci_high"])
 
 
 def run_label(algo: str, seed: Any, run_id: str) -> str:

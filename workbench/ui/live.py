@@ -204,7 +204,7 @@ class LiveAggregate:
 
     def update(self, frame: pd.DataFrame, title: str) -> None:
         """Show ``frame`` (``group, step, mean, iqm, ci_low, ci_high, n_runs`` rows, e.g.
-        :func:`workbench.ui._frames.seed_aggregate`); groups absent from it are emptied."""
+        :func:`workbench.stats.curves_across_seeds`); groups absent from it are emptied."""
         self.figure.title.text = title
         groups = dict(tuple(frame.groupby("group", sort=False))) if len(frame) else {}
         for group in list(groups) + [g for g in self._sources if g not in groups]:

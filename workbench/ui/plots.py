@@ -310,7 +310,7 @@ def aggregate_curves(frame: pd.DataFrame, *, title: str = "Across seeds") -> Any
     """Mean and IQM across seeds with the IQM's bootstrap confidence band, per group.
 
     ``frame``: one row per (``group``, ``step``) with ``mean``, ``iqm``, ``ci_low``,
-    ``ci_high`` (and ``n_runs``), e.g. :func:`workbench.ui.training.seed_aggregate`.
+    ``ci_high`` (and ``n_runs``), e.g. :func:`workbench.stats.curves_across_seeds`.
     The band is the IQM's stratified-bootstrap interval (Agarwal et al., 2021); the IQM is
     solid, the mean dashed.
     """

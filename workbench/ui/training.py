@@ -25,6 +25,7 @@ import panel as pn
 import param
 
 from ..errors import WorkbenchError
+from ..stats import curves_across_seeds
 from . import _frames
 from .live import LiveAggregate, LiveCurves, in_doc
 from .state import WorkbenchState, register_jobs, say, ui_jobs
@@ -33,6 +34,10 @@ __all__ = ["TrainingPanel", "KEY_HYPERPARAMETERS", "BUFFER_LENGTH"]
 
 #: Rows the curves' Buffer keeps (HoloViews' default of 1000 would truncate the curves).
 BUFFER_LENGTH = 1_000_000
+
+#: Bootstrap resamples per step of the across-seeds view (fewer than a final score's 2000:
+#: every step is bootstrapped, and the band is refreshed while jobs run).
+AGGREGATE_REPS = 300
 
 #: Hyperparameters offered in the form when the algorithm has them (others: JSON field).
 KEY_HYPERPARAMETERS = ("batch_size", "gamma", "learning_rate", "actor_learning_rate",
@@ -377,8 +382,8 @@ class TrainingPanel(pn.viewable.Viewer):
     def aggregate_frame(self) -> pd.DataFrame:
         """Mean, IQM and the IQM's bootstrap CI per algorithm and step for the metric."""
         groups = {j.run_id: j.algo for j in self.jobs}
-        return _frames.seed_aggregate(self.buffer.data, self.metric, groups,
-                                      cache=self._agg_cache)
+        return curves_across_seeds(self.buffer.data, self.metric, groups,
+                                   reps=AGGREGATE_REPS, cache=self._agg_cache)
 
     def _render_aggregate(self) -> None:
         in_doc(self.live_agg.figure, self._draw_aggregate)
