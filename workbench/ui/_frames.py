@@ -58,17 +58,12 @@ def action_frame(ds: EpisodeDataset, stats: dict[str, Any] | None = None,
         counts = np.asarray(stats["counts"])
         return pd.DataFrame({"action": np.arange(len(counts)), "count": counts,
                              "probability": np.asarray(stats["probabilities"])})
+    from ..diagnostics.projection import sample_indices
+
     a = _flat(np.asarray(ds.actions, dtype=float))
-    idx = _sample(len(a), max_samples, seed)
-    a = a[idx]
+    a = a[sample_indices(len(a), max_samples, seed)]
     return pd.DataFrame({"dimension": np.repeat([f"a{j}" for j in range(a.shape[1])], len(a)),
                          "value": a.T.reshape(-1)})
-
-
-def _sample(n: int, k: int, seed: int) -> np.ndarray:
-    if n <= k:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(seed).choice(n, size=k, replace=False))
 
 
 def state_axes(ds: EpisodeDataset) -> list[str]:
@@ -80,19 +75,18 @@ def state_frame(ds: EpisodeDataset, x: str = "obs_0", y: str = "obs_1", *, pca: 
                 max_samples: int = 50_000, seed: int = 0) -> tuple[pd.DataFrame, str, str]:
     """Sampled states on two axes, or on the first two principal components.
 
+    The numbers are :func:`workbench.diagnostics.state_sample` and, with ``pca``,
+    :func:`workbench.diagnostics.principal_components`; this only names the columns.
+
     Returns ``(frame, x_name, y_name)``; with ``pca`` the names carry the explained variance.
     """
     import pandas as pd
 
-    obs = _flat(np.asarray(ds.observations, dtype=float))
-    obs = obs[_sample(len(obs), max_samples, seed)]
+    from ..diagnostics.projection import principal_components, state_sample
+
+    obs = state_sample(ds, max_samples, seed)
     if pca:
-        centred = obs - obs.mean(axis=0)
-        if centred.shape[1] < 2:
-            centred = np.column_stack([centred, np.zeros(len(centred))])
-        _, s, vt = np.linalg.svd(centred, full_matrices=False)
-        proj = centred @ vt[:2].T
-        var = s ** 2 / max(float((s ** 2).sum()), 1e-12)
+        proj, var = principal_components(obs, 2)
         xn, yn = f"PC1 ({var[0]:.0%})", f"PC2 ({var[1]:.0%})"
         return pd.DataFrame({xn: proj[:, 0], yn: proj[:, 1]}), xn, yn
     axes = state_axes(ds)
