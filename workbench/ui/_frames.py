@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ..data.dataset import EpisodeDataset
 
-__all__ = ["episode_steps", "action_frame", "state_frame", "report_table", "run_label"]
+__all__ = ["episode_steps", "action_frame", "state_axes", "state_frame", "report_table"]
 
 
 def _flat(a: np.ndarray) -> np.ndarray:
@@ -94,11 +94,6 @@ def state_frame(ds: EpisodeDataset, x: str = "obs_0", y: str = "obs_1", *, pca: 
     return pd.DataFrame({x: obs[:, ix], y: obs[:, iy]}), x, y
 
 
-def run_label(algo: str, seed: Any, run_id: str) -> str:
-    """How a run is named in legends: ``"dqn s0 a1b2c3"`` (the run id's last 6 characters)."""
-    return f"{algo} s{seed} {run_id[-6:]}"
-
-
 def report_table(report: Any) -> pd.DataFrame:
     """A DiagnosticsReport as ``section, quantity, value`` rows (formatted strings)."""
     import pandas as pd
@@ -106,30 +101,3 @@ def report_table(report: Any) -> pd.DataFrame:
     rows = [(title, label, value) for title, items in report.sections()
             for label, value in items]
     return pd.DataFrame(rows, columns=["section", "quantity", "value"])
-
-
-def runs_frame(store: Any) -> pd.DataFrame:
-    """:func:`workbench.tracking.runs` of ``store``; tolerant of runs without health flags."""
-    import json
-    import math
-
-    from ..tracking import runs
-
-    try:
-        return runs(store)
-    except (TypeError, ValueError):  # a NaN in the health column: parse it here
-        df = store.runs()
-
-        def flag(h: Any, signal: str) -> Any:
-            if not isinstance(h, str) or not h:
-                return None
-            for row in json.loads(h):
-                if row.get("signal") == signal:
-                    return (bool(row["flag"]) if row.get("status") != "insufficient data"
-                            else None)
-            return None
-
-        for s in ("overfitting", "underfitting"):
-            df[s] = [flag(h, s) if not (isinstance(h, float) and math.isnan(h)) else None
-                     for h in df["health"]]
-        return df

@@ -12,8 +12,10 @@ import pandas as pd
 import panel as pn
 
 from ..errors import WorkbenchError
+from ..tracking import runs
+from ..tracking.labels import preferred_metric, run_label
+from ..tracking.store import STATUSES
 from . import plots
-from ._frames import run_label, runs_frame
 from .state import WorkbenchState
 
 __all__ = ["RunsPanel"]
@@ -38,8 +40,7 @@ class RunsPanel(pn.viewable.Viewer):
             state = WorkbenchState(store=state if isinstance(state, RunStore) else None)
         self.state = state
         self.status_filter = pn.widgets.MultiChoice(
-            label="Status", options=["queued", "running", "completed", "failed", "cancelled",
-                                     "crashed"], value=[], width=300)
+            label="Status", options=list(STATUSES), value=[], width=300)
         self.text_filter = pn.widgets.TextInput(label="Filter (algorithm, dataset, run id)",
                                                 width=260)
         self.refresh_button = pn.widgets.Button(label="Refresh", width=100,
@@ -75,7 +76,7 @@ class RunsPanel(pn.viewable.Viewer):
     # ------------------------------------------------------------------ data
     def refresh(self) -> pd.DataFrame:
         """Re-read the store (runs whose process died show ``crashed``)."""
-        df = runs_frame(self.state.store)
+        df = runs(self.state.store)
         if "duration_s" in df:
             df["duration_s"] = df["duration_s"].round(1)
         self.frame = df[[c for c in _SHOWN if c in df.columns]]
@@ -115,8 +116,7 @@ class RunsPanel(pn.viewable.Viewer):
         names = sorted(m["name"].unique()) if len(m) else []
         self.metric_select.options = names
         if names and self.metric_select.value not in names:
-            pref = [n for n in ("eval/return", "loss/td", "value/initial") if n in names]
-            self.metric_select.value = pref[0] if pref else names[0]
+            self.metric_select.value = preferred_metric(names)
         self._metrics_cache = m
         self._render_compare()
         self._render_health(ids)

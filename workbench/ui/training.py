@@ -26,7 +26,8 @@ import param
 
 from ..errors import WorkbenchError
 from ..stats import curves_across_seeds
-from . import _frames
+from ..tracking.labels import preferred_metric, run_label
+from ..tracking.store import FINISHED
 from .live import LiveAggregate, LiveCurves, in_doc
 from .state import WorkbenchState, register_jobs, say, ui_jobs
 
@@ -44,7 +45,6 @@ KEY_HYPERPARAMETERS = ("batch_size", "gamma", "learning_rate", "actor_learning_r
                        "critic_learning_rate", "alpha", "conservative_weight", "tau",
                        "target_update_interval", "n_critics", "expectile", "weight_temp")
 
-_FINISHED = ("completed", "failed", "cancelled", "crashed")
 _COLUMNS = ["run_id", "run", "step", "name", "value", "wall_time"]
 
 
@@ -53,6 +53,14 @@ def _empty_frame() -> pd.DataFrame:
                          "step": pd.Series(dtype="int64"), "name": pd.Series(dtype="object"),
                          "value": pd.Series(dtype="float64"),
                          "wall_time": pd.Series(dtype="float64")})
+
+
+def _recorded_seed(job: Any) -> Any:
+    """The job's seed from its run record (``"?"`` when the store does not know the run)."""
+    try:
+        return job.store.get_run(job.run_id)["seed"]
+    except WorkbenchError:
+        return "?"
 
 
 def _jobs_of(source: Any) -> list[Any] | None:
@@ -100,6 +108,7 @@ class TrainingPanel(pn.viewable.Viewer):
         self.period = int(period)
         self.jobs: list[Any] = []
         self._labels: dict[str, str] = {}
+        self._seeds: dict[str, Any] = {}
         self._seeded: dict[str, int] = {}
         self._ups: dict[str, float] = {}
         self._names: set[str] = set()
@@ -289,8 +298,8 @@ class TrainingPanel(pn.viewable.Viewer):
         if any(j.run_id == job.run_id for j in self.jobs):
             return
         self.jobs.append(job)
-        seed = getattr(getattr(job, "_spec", None), "seed", "?")
-        label = self._labels[job.run_id] = _frames.run_label(job.algo, seed, job.run_id)
+        seed = self._seeds[job.run_id] = _recorded_seed(job)
+        label = self._labels[job.run_id] = run_label(job.algo, seed, job.run_id)
         # its line and legend entry now (a model-graph change, paid before the first point)
         in_doc(self.live.figure, lambda: self.live.add_run(job.run_id, label))
         # subscribe first, then read what is committed; the drain waits meanwhile so that
@@ -311,9 +320,7 @@ class TrainingPanel(pn.viewable.Viewer):
             opts = sorted(self._names)
             self.metric_select.options = opts
             if self.metric_select.value not in opts:
-                pref = [m for m in ("eval/return", "loss/td", "loss", "value/initial")
-                        if m in opts]
-                self.metric_select.value = pref[0] if pref else opts[0]
+                self.metric_select.value = preferred_metric(opts)
         ups = frame[frame["name"] == "time/updates_per_s"]
         for rid, v in zip(ups["run_id"], ups["value"]):
             self._ups[rid] = float(v)
@@ -362,7 +369,7 @@ class TrainingPanel(pn.viewable.Viewer):
         return len(df)
 
     def _busy(self) -> bool:
-        return any(j.status not in _FINISHED for j in self.jobs)
+        return any(j.status not in FINISHED for j in self.jobs)
 
     @param.depends("metric", watch=True)
     def _on_metric(self) -> None:
@@ -408,7 +415,7 @@ class TrainingPanel(pn.viewable.Viewer):
         for j in getattr(self, "jobs", []):
             err = j.error or ""
             rows.append({"run_id": j.run_id, "algo": j.algo,
-                         "seed": getattr(getattr(j, "_spec", None), "seed", None),
+                         "seed": self._seeds.get(j.run_id),
                          "status": j.status, "progress": round(100.0 * j.step / max(1, j.n_steps),
                                                               1),
                          "step": f"{j.step:,} / {j.n_steps:,}",
@@ -429,10 +436,10 @@ class TrainingPanel(pn.viewable.Viewer):
             return
         if force or snap != self._last_table:
             self._table_time = time.monotonic()
-            finished_before = sum(1 for s in (self._last_table or ()) if s[1] in _FINISHED)
+            finished_before = sum(1 for s in (self._last_table or ()) if s[1] in FINISHED)
             self._last_table = snap
             self.table.value = self._table_frame()
-            if sum(1 for s in snap if s[1] in _FINISHED) != finished_before:
+            if sum(1 for s in snap if s[1] in FINISHED) != finished_before:
                 self.state.runs_version += 1
 
     def status_frame(self) -> pd.DataFrame:
