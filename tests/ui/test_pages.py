@@ -173,13 +173,14 @@ def test_training_form_errors_are_messages(catalog_home):
     panel._on_start()
     assert panel.status.alert_type == "danger" and "load a dataset" in panel.status.object
     state.add_dataset("cartpole-mixed", wb.load_dataset("cartpole-mixed", progress=False))
-    assert panel.algo_select.value == "discrete_cql" and "dqn" in panel.algo_select.options
-    assert "alpha" in panel._hp_widgets
-    panel.seeds_input.value = "a, b"
+    form = panel.form  # the page's form viewer
+    assert form.algo_select.value == "discrete_cql" and "dqn" in form.algo_select.options
+    assert "alpha" in form.hp_widgets
+    form.seeds_input.value = "a, b"
     panel._on_start()
     assert "seeds" in panel.status.object
-    panel.seeds_input.value = "0"
-    panel.extra_input.value = '{"no_such_hyperparameter": 1}'
+    form.seeds_input.value = "0"
+    form.extra_input.value = '{"no_such_hyperparameter": 1}'
     before = len(panel.jobs)
     panel._on_start()
     assert panel.status.alert_type == "danger" and len(panel.jobs) == before
