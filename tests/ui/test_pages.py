@@ -220,6 +220,10 @@ def test_runs_page_filters_compares_and_exports(finished_jobs, tmp_path):
     page.status_filter.value = []
     page.table.selection = [0, 1]
     assert page.compare_pane.object is not None
+    page.compare_view.value = "across seeds"  # the two seeds' IQM band, as on Training
+    assert [x.label for x in page.compare_pane.object][:3] == ["dqn IQM 95% CI", "dqn IQM",
+                                                              "dqn mean"]
+    page.compare_view.value = "per run"
     assert set(page.health_table.value["signal"]) == {"overfitting", "underfitting"}
     csv = pd.read_csv(page.export(tmp_path / "m.csv", [jobs[0].run_id]))
     assert set(csv["run_id"]) == {jobs[0].run_id} and len(csv) == len(jobs[0].metrics())
