@@ -173,13 +173,14 @@ def test_training_form_errors_are_messages(catalog_home):
     panel._on_start()
     assert panel.status.alert_type == "danger" and "load a dataset" in panel.status.object
     state.add_dataset("cartpole-mixed", wb.load_dataset("cartpole-mixed", progress=False))
-    assert panel.algo_select.value == "discrete_cql" and "dqn" in panel.algo_select.options
-    assert "alpha" in panel._hp_widgets
-    panel.seeds_input.value = "a, b"
+    form = panel.form  # the page's form viewer
+    assert form.algo_select.value == "discrete_cql" and "dqn" in form.algo_select.options
+    assert "alpha" in form.hp_widgets
+    form.seeds_input.value = "a, b"
     panel._on_start()
     assert "seeds" in panel.status.object
-    panel.seeds_input.value = "0"
-    panel.extra_input.value = '{"no_such_hyperparameter": 1}'
+    form.seeds_input.value = "0"
+    form.extra_input.value = '{"no_such_hyperparameter": 1}'
     before = len(panel.jobs)
     panel._on_start()
     assert panel.status.alert_type == "danger" and len(panel.jobs) == before
@@ -221,6 +222,10 @@ def test_runs_page_filters_compares_and_exports(finished_jobs, tmp_path):
     page.status_filter.value = []
     page.table.selection = [0, 1]
     assert page.compare_pane.object is not None
+    page.compare_view.value = "across seeds"  # the two seeds' IQM band, as on Training
+    assert [x.label for x in page.compare_pane.object][:3] == ["dqn IQM 95% CI", "dqn IQM",
+                                                              "dqn mean"]
+    page.compare_view.value = "per run"
     assert set(page.health_table.value["signal"]) == {"overfitting", "underfitting"}
     csv = pd.read_csv(page.export(tmp_path / "m.csv", [jobs[0].run_id]))
     assert set(csv["run_id"]) == {jobs[0].run_id} and len(csv) == len(jobs[0].metrics())

@@ -77,32 +77,6 @@ def test_learning_curves_one_coloured_line_per_run_sorted_by_step():
     hv.render(plots.learning_curves(frame, "missing", by="run"), backend="bokeh")
 
 
-def test_seed_aggregate_iqm_band_and_its_cache_give_the_same_rows():
-    import numpy as np
-
-    from workbench.ui import _frames
-
-    rng = np.random.default_rng(0)
-    rows = [(f"r{r}", s, "loss", float(rng.normal(r, 1.0))) for r in range(4)
-            for s in (100, 200, 300)] + [("r0", 400, "loss", 1.0)]  # step 400: one run only
-    frame = pd.DataFrame(rows, columns=["run_id", "step", "name", "value"])
-    groups = {f"r{r}": "dqn" for r in range(4)}
-    plain = _frames.seed_aggregate(frame, "loss", groups)
-    assert plain["step"].tolist() == [100, 200, 300] and (plain["n_runs"] == 4).all()
-    assert (plain["ci_low"] <= plain["iqm"]).all() and (plain["iqm"] <= plain["ci_high"]).all()
-    cache: dict = {}
-    first = _frames.seed_aggregate(frame, "loss", groups, cache=cache)
-    assert len(cache) == 3
-    again = _frames.seed_aggregate(frame, "loss", groups, cache=cache)
-    pd.testing.assert_frame_equal(plain, first)
-    pd.testing.assert_frame_equal(plain, again)
-    # a step whose values change is recomputed, not served stale from the cache
-    more = pd.concat([frame, pd.DataFrame([("r1", 400, "loss", 5.0)], columns=frame.columns)])
-    grown = _frames.seed_aggregate(more, "loss", groups, cache=cache)
-    assert grown["step"].tolist() == [100, 200, 300, 400]
-    assert grown.iloc[-1]["mean"] == 3.0 and len(cache) == 4
-
-
 def test_aggregate_curves_band_iqm_and_mean_per_group():
     frame = pd.DataFrame({"group": ["dqn", "dqn", "cql"], "step": [200, 100, 100],
                           "mean": [1.0, 2.0, 3.0], "iqm": [1.1, 2.1, 3.1],

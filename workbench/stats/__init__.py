@@ -10,10 +10,15 @@ treated as ``(n_runs, 1)``.
 - :func:`aggregate` — a tidy DataFrame of IQM, mean, median and optimality gap with CIs.
 - :func:`performance_profile` — fraction of runs with score above each threshold.
 - :func:`probability_of_improvement` — P(X > Y) across tasks (Mann–Whitney statistic).
+- :func:`curves_across_seeds` — learning curves across seeds: per step, the mean, the IQM
+  and the IQM's bootstrap band (what the dashboard's across-seeds view draws);
+  :func:`step_summary` — the same for one step.
 """
 
 from .aggregate import (aggregate, iqm, mean, median, optimality_gap, performance_profile,
                         probability_of_improvement, stratified_bootstrap_ci)
+from .curves import CURVE_COLUMNS, curves_across_seeds, step_summary
 
 __all__ = ["iqm", "mean", "median", "optimality_gap", "stratified_bootstrap_ci", "aggregate",
-           "performance_profile", "probability_of_improvement"]
+           "performance_profile", "probability_of_improvement", "curves_across_seeds",
+           "step_summary", "CURVE_COLUMNS"]

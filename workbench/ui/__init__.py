@@ -6,6 +6,11 @@
                                    # TrainingPanel, OPEPanel, RunsPanel
     ui.serve(port=5006)            # same as `workbench serve`
 
+The pages format and draw; what they compute comes from the core packages a notebook
+calls too (``stats.curves_across_seeds``, ``diagnostics.principal_components``,
+``tracking.runs``).  Pure plots are in :mod:`.plots`, live ones in :mod:`.live`;
+:mod:`.curves` says where each learning curve is drawn.
+
 Importing this package is cheap; Panel and HoloViews load when a name below is first used.
 """
 

@@ -1,7 +1,7 @@
 """Small data-shaping helpers for the pages: dataset → tidy frames for :mod:`.plots`.
 
-No statistics live here beyond reshaping and sampling; aggregates across seeds come from
-:mod:`workbench.stats`.
+No statistics live here beyond reshaping and sampling: aggregates across seeds come from
+:mod:`workbench.stats` (:func:`~workbench.stats.curves_across_seeds`).
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ..data.dataset import EpisodeDataset
 
-__all__ = ["episode_steps", "action_frame", "state_frame", "seed_aggregate", "report_table",
-           "run_label"]
+__all__ = ["episode_steps", "action_frame", "state_axes", "state_frame", "report_table"]
 
 
 def _flat(a: np.ndarray) -> np.ndarray:
@@ -59,17 +58,12 @@ def action_frame(ds: EpisodeDataset, stats: dict[str, Any] | None = None,
         counts = np.asarray(stats["counts"])
         return pd.DataFrame({"action": np.arange(len(counts)), "count": counts,
                              "probability": np.asarray(stats["probabilities"])})
+    from ..diagnostics.projection import sample_indices
+
     a = _flat(np.asarray(ds.actions, dtype=float))
-    idx = _sample(len(a), max_samples, seed)
-    a = a[idx]
+    a = a[sample_indices(len(a), max_samples, seed)]
     return pd.DataFrame({"dimension": np.repeat([f"a{j}" for j in range(a.shape[1])], len(a)),
                          "value": a.T.reshape(-1)})
-
-
-def _sample(n: int, k: int, seed: int) -> np.ndarray:
-    if n <= k:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(seed).choice(n, size=k, replace=False))
 
 
 def state_axes(ds: EpisodeDataset) -> list[str]:
@@ -81,75 +75,23 @@ def state_frame(ds: EpisodeDataset, x: str = "obs_0", y: str = "obs_1", *, pca: 
                 max_samples: int = 50_000, seed: int = 0) -> tuple[pd.DataFrame, str, str]:
     """Sampled states on two axes, or on the first two principal components.
 
+    The numbers are :func:`workbench.diagnostics.state_sample` and, with ``pca``,
+    :func:`workbench.diagnostics.principal_components`; this only names the columns.
+
     Returns ``(frame, x_name, y_name)``; with ``pca`` the names carry the explained variance.
     """
     import pandas as pd
 
-    obs = _flat(np.asarray(ds.observations, dtype=float))
-    obs = obs[_sample(len(obs), max_samples, seed)]
+    from ..diagnostics.projection import principal_components, state_sample
+
+    obs = state_sample(ds, max_samples, seed)
     if pca:
-        centred = obs - obs.mean(axis=0)
-        if centred.shape[1] < 2:
-            centred = np.column_stack([centred, np.zeros(len(centred))])
-        _, s, vt = np.linalg.svd(centred, full_matrices=False)
-        proj = centred @ vt[:2].T
-        var = s ** 2 / max(float((s ** 2).sum()), 1e-12)
+        proj, var = principal_components(obs, 2)
         xn, yn = f"PC1 ({var[0]:.0%})", f"PC2 ({var[1]:.0%})"
         return pd.DataFrame({xn: proj[:, 0], yn: proj[:, 1]}), xn, yn
     axes = state_axes(ds)
     ix, iy = axes.index(x), axes.index(y)
     return pd.DataFrame({x: obs[:, ix], y: obs[:, iy]}), x, y
-
-
-def seed_aggregate(frame: pd.DataFrame, metric: str, groups: dict[str, str], *,
-                   reps: int = 300, confidence: float = 0.95, seed: int = 0,
-                   cache: dict | None = None) -> pd.DataFrame:
-    """Per group and step: mean, IQM and the IQM's stratified-bootstrap CI across runs.
-
-    Args:
-        frame: tidy metric rows (``run_id, step, name, value``).
-        metric: the metric.
-        groups: ``{run_id: group}`` (e.g. the algorithm); runs not in it are ignored.
-        reps, confidence, seed: bootstrap settings (:func:`workbench.stats.stratified_bootstrap_ci`).
-        cache: a dict kept between calls (a live view): a step whose values are unchanged
-            reuses its row instead of bootstrapping again, so a refresh costs the new steps.
-
-    Returns:
-        ``group, step, n_runs, mean, iqm, ci_low, ci_high`` — only steps that at least two
-        runs of the group have reached.
-    """
-    import pandas as pd
-
-    from ..stats import iqm, mean, stratified_bootstrap_ci
-
-    sel = frame[(frame["name"] == metric) & frame["run_id"].isin(list(groups))]
-    rows = []
-    if not sel.empty:
-        sel = sel.assign(group=sel["run_id"].map(groups))
-        sel = sel.drop_duplicates(["run_id", "step"], keep="last")
-        for (g, step), d in sel.groupby(["group", "step"], sort=True):
-            vals = d["value"].to_numpy(dtype=float)
-            vals = vals[np.isfinite(vals)]
-            if len(vals) < 2:
-                continue
-            key = (metric, g, int(step), reps, confidence, seed, vals.tobytes())
-            row = cache.get(key) if cache is not None else None
-            if row is None:
-                est, lo, hi = stratified_bootstrap_ci(vals, iqm, reps=reps,
-                                                      confidence=confidence, seed=seed)
-                row = {"group": g, "step": int(step), "n_runs": len(vals),
-                       "mean": float(mean(vals)), "iqm": float(est), "ci_low": float(lo),
-                       "ci_high": float(hi)}
-                if cache is not None:
-                    cache[key] = row
-            rows.append(row)
-    return pd.DataFrame(rows, columns=["group", "step", "n_runs", "mean", "iqm", "ci_low",
-                                       "ci_high"])
-
-
-def run_label(algo: str, seed: Any, run_id: str) -> str:
-    """How a run is named in legends: ``"dqn s0 a1b2c3"`` (the run id's last 6 characters)."""
-    return f"{algo} s{seed} {run_id[-6:]}"
 
 
 def report_table(report: Any) -> pd.DataFrame:
@@ -159,30 +101,3 @@ def report_table(report: Any) -> pd.DataFrame:
     rows = [(title, label, value) for title, items in report.sections()
             for label, value in items]
     return pd.DataFrame(rows, columns=["section", "quantity", "value"])
-
-
-def runs_frame(store: Any) -> pd.DataFrame:
-    """:func:`workbench.tracking.runs` of ``store``; tolerant of runs without health flags."""
-    import json
-    import math
-
-    from ..tracking import runs
-
-    try:
-        return runs(store)
-    except (TypeError, ValueError):  # a NaN in the health column: parse it here
-        df = store.runs()
-
-        def flag(h: Any, signal: str) -> Any:
-            if not isinstance(h, str) or not h:
-                return None
-            for row in json.loads(h):
-                if row.get("signal") == signal:
-                    return (bool(row["flag"]) if row.get("status") != "insufficient data"
-                            else None)
-            return None
-
-        for s in ("overfitting", "underfitting"):
-            df[s] = [flag(h, s) if not (isinstance(h, float) and math.isnan(h)) else None
-                     for h in df["health"]]
-        return df

@@ -94,11 +94,12 @@ class Workbench:
         """The sidebar: what is loaded, what runs, and where files may come from."""
         if self._sidebar is None:
             pn = _panel()
+            from ..tracking.store import ACTIVE
             from .state import ui_jobs
 
             def summary(datasets: dict, current: str, version: int) -> str:
                 jobs = ui_jobs()
-                running = sum(1 for j in jobs if j.status in ("queued", "running"))
+                running = sum(1 for j in jobs if j.status in ACTIVE)
                 roots = self.state.dataset_roots
                 lines = ["### workbench", "Offline RL: dataset → diagnostics → training → "
                          "OPE → runs.", "",

@@ -12,9 +12,11 @@ re-render, and a click waited seconds behind it (measured with py-spy; see
 points with ``ColumnDataSource.stream`` — a hinted event that neither touches the model graph
 nor re-sends old points.  A new run adds its two glyphs once; switching the metric replaces
 each source's columns (no models change either).  The full history stays in the page's
-``hv.streams.Buffer`` (DESIGN.md §4), which is what notebooks and the aggregate view read.
-:class:`LiveAggregate` does the same for the across-seeds view (IQM, mean and the IQM's
-bootstrap band per group), replacing each group's columns on a refresh.
+:class:`~workbench.ui.curves.MetricHistory`, which is what notebooks and the aggregate view
+read.  :class:`LiveAggregate` does the same for the across-seeds view (IQM, mean and the
+IQM's bootstrap band per group, from :func:`workbench.stats.curves_across_seeds`),
+replacing each group's columns on a refresh.  :mod:`workbench.ui.curves` lists where every
+curve of the UI is drawn.
 
 Changes to these Bokeh models must happen where the document may be changed: the session's
 own callbacks, or :func:`in_doc`, which defers them to the session's next tick otherwise.
@@ -204,7 +206,7 @@ class LiveAggregate:
 
     def update(self, frame: pd.DataFrame, title: str) -> None:
         """Show ``frame`` (``group, step, mean, iqm, ci_low, ci_high, n_runs`` rows, e.g.
-        :func:`workbench.ui._frames.seed_aggregate`); groups absent from it are emptied."""
+        :func:`workbench.stats.curves_across_seeds`); groups absent from it are emptied."""
         self.figure.title.text = title
         groups = dict(tuple(frame.groupby("group", sort=False))) if len(frame) else {}
         for group in list(groups) + [g for g in self._sources if g not in groups]:

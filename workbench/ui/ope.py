@@ -10,11 +10,13 @@ import pandas as pd
 import panel as pn
 
 from ..errors import WorkbenchError
+from ..tracking.labels import run_label
 from . import plots
 from .state import FAILED, WorkbenchState, in_worker, say
 
 __all__ = ["OPEPanel"]
 
+#: Statuses whose runs have a policy to evaluate (a cancelled run keeps its partial policy).
 _USABLE = ("completed", "cancelled")
 _SHOWN = ["policy", "estimator", "estimate", "ci_low", "ci_high", "true_value", "ess_fraction"]
 
@@ -82,12 +84,12 @@ class OPEPanel(pn.viewable.Viewer):
     # ------------------------------------------------------------------ choices
     def refresh_runs(self) -> None:
         """Offer the store's finished runs (completed, or cancelled with a partial policy)."""
-        from ._frames import runs_frame
+        from ..tracking import runs
 
-        df = runs_frame(self.state.store)
+        df = runs(self.state.store)
         df = df[df["status"].isin(_USABLE)]
         self._run_info = {r.run_id: r for r in df.itertuples()}
-        opts = {f"{r.algo} s{r.seed} · {r.dataset} · {r.run_id[-6:]} ({r.status})": r.run_id
+        opts = {f"{run_label(r.algo, r.seed, r.run_id)} · {r.dataset} ({r.status})": r.run_id
                 for r in df.itertuples()}
         keep = [v for v in self.runs_select.value if v in opts.values()]
         if not keep:  # preselect the newest finished runs (at most two)
@@ -116,7 +118,7 @@ class OPEPanel(pn.viewable.Viewer):
             pol = run.policy()
             if pol is None:
                 raise WorkbenchError(f"run {rid} has no saved policy")
-            out[f"{run.info['algo']} s{run.info['seed']} {rid[-6:]}"] = pol
+            out[run_label(run.info["algo"], run.info["seed"], rid)] = pol
         return out
 
     def _compute(self, run_ids: list[str], dataset: str) -> tuple[pd.DataFrame, Any, str]:

@@ -300,17 +300,12 @@ def learning_curves(frame: pd.DataFrame, metric: str, *, by: str = "run_id",
                                    legend_position="right", show_legend=True)
 
 
-def pd_empty(columns: list[str]) -> pd.DataFrame:
-    import pandas as pd
-
-    return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
-
-
 def aggregate_curves(frame: pd.DataFrame, *, title: str = "Across seeds") -> Any:
-    """Mean and IQM across seeds with the IQM's bootstrap confidence band, per group.
+    """Mean and IQM across seeds with the IQM's bootstrap confidence band, per group: the
+    recorded counterpart of the Training page's live view (Runs page, notebooks).
 
     ``frame``: one row per (``group``, ``step``) with ``mean``, ``iqm``, ``ci_low``,
-    ``ci_high`` (and ``n_runs``), e.g. :func:`workbench.ui.training.seed_aggregate`.
+    ``ci_high`` (and ``n_runs``), e.g. :func:`workbench.stats.curves_across_seeds`.
     The band is the IQM's stratified-bootstrap interval (Agarwal et al., 2021); the IQM is
     solid, the mean dashed.
     """

@@ -1,5 +1,6 @@
 """Runs page: the RunStore's history (it survives restarts), filters, comparison of chosen
-runs' curves, training-health flags and export of metrics to CSV or parquet."""
+runs' curves (per run, or across seeds per algorithm), training-health flags and export of
+metrics to CSV or parquet."""
 
 from __future__ import annotations
 
@@ -12,8 +13,12 @@ import pandas as pd
 import panel as pn
 
 from ..errors import WorkbenchError
+from ..stats import curves_across_seeds
+from ..tracking import runs
+from ..tracking.labels import preferred_metric, run_label
+from ..tracking.store import STATUSES
 from . import plots
-from ._frames import run_label, runs_frame
+from .curves import AGGREGATE_REPS
 from .state import WorkbenchState
 
 __all__ = ["RunsPanel"]
@@ -38,8 +43,7 @@ class RunsPanel(pn.viewable.Viewer):
             state = WorkbenchState(store=state if isinstance(state, RunStore) else None)
         self.state = state
         self.status_filter = pn.widgets.MultiChoice(
-            label="Status", options=["queued", "running", "completed", "failed", "cancelled",
-                                     "crashed"], value=[], width=300)
+            label="Status", options=list(STATUSES), value=[], width=300)
         self.text_filter = pn.widgets.TextInput(label="Filter (algorithm, dataset, run id)",
                                                 width=260)
         self.refresh_button = pn.widgets.Button(label="Refresh", width=100,
@@ -50,6 +54,9 @@ class RunsPanel(pn.viewable.Viewer):
                                           pagination="local", page_size=50,
                                           css_classes=["wb-runs-table"])
         self.metric_select = pn.widgets.Select(label="Compare metric", options=[], width=220)
+        self.compare_view = pn.widgets.RadioButtonGroup(options=["per run", "across seeds"],
+                                                        value="per run",
+                                                        css_classes=["wb-runs-view"])
         self.compare_pane = pn.pane.HoloViews(None, css_classes=["wb-runs-compare"])
         self.health_table = pn.widgets.Tabulator(pd.DataFrame(), disabled=True,
                                                  show_index=False, sizing_mode="stretch_width",
@@ -68,14 +75,15 @@ class RunsPanel(pn.viewable.Viewer):
         for w in (self.status_filter, self.text_filter):
             w.param.watch(lambda e: self._apply_filter(), "value")
         self.table.param.watch(lambda e: self._on_selection(), "selection")
-        self.metric_select.param.watch(lambda e: self._render_compare(), "value")
+        for w in (self.metric_select, self.compare_view):
+            w.param.watch(lambda e: self._render_compare(), "value")
         self.state.param.watch(lambda *e: self.refresh(), ["runs_version"])
         self.refresh()
 
     # ------------------------------------------------------------------ data
     def refresh(self) -> pd.DataFrame:
         """Re-read the store (runs whose process died show ``crashed``)."""
-        df = runs_frame(self.state.store)
+        df = runs(self.state.store)
         if "duration_s" in df:
             df["duration_s"] = df["duration_s"].round(1)
         self.frame = df[[c for c in _SHOWN if c in df.columns]]
@@ -115,8 +123,7 @@ class RunsPanel(pn.viewable.Viewer):
         names = sorted(m["name"].unique()) if len(m) else []
         self.metric_select.options = names
         if names and self.metric_select.value not in names:
-            pref = [n for n in ("eval/return", "loss/td", "value/initial") if n in names]
-            self.metric_select.value = pref[0] if pref else names[0]
+            self.metric_select.value = preferred_metric(names)
         self._metrics_cache = m
         self._render_compare()
         self._render_health(ids)
@@ -126,12 +133,18 @@ class RunsPanel(pn.viewable.Viewer):
         if m is None or m.empty or not self.metric_select.value:
             self.compare_pane.object = None
             return
+        metric = self.metric_select.value
+        if self.compare_view.value == "across seeds":  # the Training page's view, recorded
+            groups = {r.run_id: r.algo for r in self.frame.itertuples()}
+            agg = curves_across_seeds(m, metric, groups, reps=AGGREGATE_REPS)
+            self.compare_pane.object = plots.aggregate_curves(agg, title=f"Across seeds: "
+                                                                         f"{metric}")
+            return
         labels = {r.run_id: run_label(r.algo, r.seed, r.run_id)
                   for r in self.frame.itertuples()}
         m = m.assign(run=m["run_id"].map(labels).fillna(m["run_id"]))
-        self.compare_pane.object = plots.learning_curves(m, self.metric_select.value, by="run",
-                                                         title=f"Compare: "
-                                                         f"{self.metric_select.value}")
+        self.compare_pane.object = plots.learning_curves(m, metric, by="run",
+                                                         title=f"Compare: {metric}")
 
     def _render_health(self, ids: list[str]) -> None:
         from ..training.evaluators import training_health
@@ -165,6 +178,6 @@ class RunsPanel(pn.viewable.Viewer):
                                            self.refresh_button),
                          self.note, self.table,
                          pn.Row(self.csv_download, self.parquet_download),
-                         pn.Row(self.metric_select), self.compare_pane,
+                         pn.Row(self.metric_select, self.compare_view), self.compare_pane,
                          "### Training health (Kumar et al., 2021)", self.health_table,
                          sizing_mode="stretch_width")
