@@ -133,61 +133,17 @@ class EpisodeDataset:
 
     # ------------------------------------------------------------------ construction
     def __post_init__(self) -> None:
-        src = self.metadata.get("source", "<dataset>")
-        offsets = np.asarray(self.offsets, dtype=np.int64)
-        object.__setattr__(self, "offsets", offsets)
+        """Normalise the array types, then run :func:`~workbench.data.validate.check_dataset`."""
+        object.__setattr__(self, "offsets", np.asarray(self.offsets, dtype=np.int64))
         object.__setattr__(self, "terminated", np.asarray(self.terminated, dtype=bool))
         object.__setattr__(self, "truncated", np.asarray(self.truncated, dtype=bool))
         object.__setattr__(self, "extras", dict(self.extras))
         object.__setattr__(self, "metadata", dict(self.metadata))
-        E = len(offsets) - 1
-        if E < 1:
-            raise DatasetError("has no episodes", source=src, field="episodes",
-                               fix="check the file was written completely, or collect data first")
+        E = max(len(self.offsets) - 1, 0)
         known = (np.ones(E, dtype=bool) if self.final_observation_known is None
                  else np.asarray(self.final_observation_known, dtype=bool).reshape(-1))
         object.__setattr__(self, "final_observation_known", known)
-        V.check_length(known, E, src, "final_observation_known", "episodes")
-        N = int(offsets[-1])
-        V.check_not_empty(N, src, "actions")
-        if offsets[0] != 0 or np.any(np.diff(offsets) < 1):
-            raise DatasetError("episode offsets must start at 0 and every episode needs at least "
-                               "one step", source=src, field="offsets")
-        V.check_length(self.actions, N, src, "actions", "offsets[-1]")
-        V.check_length(self.rewards, N, src, "rewards", "actions")
-        V.check_length(self.observations, N + E, src, "observations", "actions + episodes")
-        V.check_length(self.terminated, E, src, "terminated", "episodes")
-        V.check_length(self.truncated, E, src, "truncated", "episodes")
-        V.check_exclusive_flags(self.terminated, self.truncated, src, ("terminated", "truncated"))
-        unfinished = ~(self.terminated | self.truncated)
-        if unfinished[:-1].any():
-            k = int(np.flatnonzero(unfinished[:-1])[0])
-            raise DatasetError(f"episode {k} never ends (neither terminated nor truncated) but "
-                               "is followed by another episode", source=src, field="terminated",
-                               fix="mark the last step of every episode as terminal or timeout")
-        for name, arr in (("observations", self.observations), ("actions", self.actions),
-                          ("rewards", self.rewards)):
-            V.check_numeric(arr, src, name)
-            if not _VALIDATED.get():
-                V.check_finite(arr, src, name)
-        if self.rewards.ndim != 1:
-            raise DatasetError(f"has shape {self.rewards.shape}, expected (N,)", source=src,
-                               field="rewards", fix="store one scalar reward per step")
-        if self.observations.ndim != 2:
-            V.as_observations(self.observations, src, "observations")
-        if self.action_space.discrete:
-            if self.actions.ndim != 1 or self.actions.dtype.kind not in "iu":
-                raise DatasetError("discrete actions must be a 1-D integer array", source=src,
-                                   field="actions")
-            if self.actions.max() >= (self.action_space.n or 0) or self.actions.min() < 0:
-                raise DatasetError(f"holds action {int(self.actions.max())} outside the discrete "
-                                   f"space of {self.action_space.n} actions", source=src,
-                                   field="actions", fix="fix the actions or the action space")
-        elif self.actions.ndim != 2:
-            raise DatasetError(f"continuous actions must be (N, act_dim), got "
-                               f"{self.actions.shape}", source=src, field="actions")
-        for name, arr in self.extras.items():
-            V.check_length(np.asarray(arr), N, src, f"extras/{name}", "actions")
+        V.check_dataset(self, finite=not _VALIDATED.get())
 
     @classmethod
     def from_flat(cls, observations: Any, actions: Any, rewards: Any, terminals: Any,

@@ -3,16 +3,21 @@
 Readers call these on the raw arrays of a file *before* building an
 :class:`~workbench.data.dataset.EpisodeDataset`, so that a problem is reported
 with the file's own field names (``terminals``, ``episode_3/actions``, ...)
-and a fix.  All functions raise :class:`~workbench.errors.DatasetError`.
+and a fix; :func:`check_dataset` is the structural check every ``EpisodeDataset``
+runs on itself when it is built.  All functions raise
+:class:`~workbench.errors.DatasetError`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import DatasetError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .dataset import EpisodeDataset
 
 __all__ = [
     "as_array",
@@ -24,6 +29,7 @@ __all__ = [
     "as_actions",
     "check_exclusive_flags",
     "check_not_empty",
+    "check_dataset",
 ]
 
 
@@ -174,3 +180,73 @@ def check_exclusive_flags(terminals: np.ndarray, timeouts: np.ndarray, source: o
                            f"step(s), first at row {first}", source=source, field=fields[1],
                            fix="an episode ends either by termination (MDP terminal state) or by "
                            "a time limit; clear the timeout flag where the episode terminated")
+
+
+def check_dataset(ds: EpisodeDataset, finite: bool = True) -> None:
+    """The structure and values of a dataset's arrays (its own field names in messages).
+
+    Episode offsets start at 0 and every episode has a step; ``actions`` and ``rewards``
+    have ``N`` rows, ``observations`` ``N + E``, the per-episode flags ``E``; no episode
+    both terminates and truncates, and only the last may be unfinished; observations,
+    actions and rewards are numeric (and finite, with ``finite``: readers that checked
+    the values under the file's own names skip it); rewards are (N,); observations are
+    vectors; discrete actions are (N,) integers inside the action space, continuous
+    ones (N, act_dim); every extra has ``N`` rows.
+
+    Args:
+        ds: the dataset, with ``offsets`` (int64), flags and ``final_observation_known``
+            (bool) already converted to arrays.
+        finite: also reject NaN/Inf in observations, actions and rewards.
+
+    Raises:
+        DatasetError: the first problem found, naming the field.
+    """
+    src = ds.metadata.get("source", "<dataset>")
+    offsets = ds.offsets
+    E = len(offsets) - 1
+    if E < 1:
+        raise DatasetError("has no episodes", source=src, field="episodes",
+                           fix="check the file was written completely, or collect data first")
+    check_length(ds.final_observation_known, E, src, "final_observation_known", "episodes")
+    N = int(offsets[-1])
+    check_not_empty(N, src, "actions")
+    if offsets[0] != 0 or np.any(np.diff(offsets) < 1):
+        raise DatasetError("episode offsets must start at 0 and every episode needs at least "
+                           "one step", source=src, field="offsets")
+    check_length(ds.actions, N, src, "actions", "offsets[-1]")
+    check_length(ds.rewards, N, src, "rewards", "actions")
+    check_length(ds.observations, N + E, src, "observations", "actions + episodes")
+    check_length(ds.terminated, E, src, "terminated", "episodes")
+    check_length(ds.truncated, E, src, "truncated", "episodes")
+    check_exclusive_flags(ds.terminated, ds.truncated, src, ("terminated", "truncated"))
+    unfinished = ~(ds.terminated | ds.truncated)
+    if unfinished[:-1].any():
+        k = int(np.flatnonzero(unfinished[:-1])[0])
+        raise DatasetError(f"episode {k} never ends (neither terminated nor truncated) but "
+                           "is followed by another episode", source=src, field="terminated",
+                           fix="mark the last step of every episode as terminal or timeout")
+    for name, arr in (("observations", ds.observations), ("actions", ds.actions),
+                      ("rewards", ds.rewards)):
+        check_numeric(arr, src, name)
+        if finite:
+            check_finite(arr, src, name)
+    if ds.rewards.ndim != 1:
+        raise DatasetError(f"has shape {ds.rewards.shape}, expected (N,)", source=src,
+                           field="rewards", fix="store one scalar reward per step")
+    if ds.observations.ndim != 2:
+        as_observations(ds.observations, src, "observations")
+    actions, space = ds.actions, ds.action_space
+    if space.discrete:
+        if actions.ndim != 1 or actions.dtype.kind not in "iu":
+            raise DatasetError("discrete actions must be a 1-D integer array", source=src,
+                               field="actions")
+        if actions.max() >= (space.n or 0) or actions.min() < 0:
+            raise DatasetError(f"holds action {int(actions.max())} outside the discrete "
+                               f"space of {space.n} actions", source=src,
+                               field="actions", fix="fix the actions or the action space")
+    elif actions.ndim != 2:
+        raise DatasetError(f"continuous actions must be (N, act_dim), got "
+                           f"{actions.shape}", source=src, field="actions")
+    for name, arr in ds.extras.items():
+        check_length(np.asarray(arr), N, src, f"extras/{name}", "actions")
+
