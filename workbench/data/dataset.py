@@ -31,6 +31,7 @@ complete transitions either way.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import hashlib
@@ -44,6 +45,7 @@ import numpy as np
 
 from ..errors import DatasetError
 from . import validate as V
+from .segment import split_episodes
 from .space import Space
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -53,6 +55,16 @@ __all__ = ["Space", "Episode", "EpisodeDataset"]
 
 FORMAT_VERSION = 1
 _VALIDATED: contextvars.ContextVar[bool] = contextvars.ContextVar("validated", default=False)
+
+
+@contextlib.contextmanager
+def _values_checked() -> Iterator[None]:
+    """Datasets built inside skip the NaN/Inf pass: their values were checked already."""
+    token = _VALIDATED.set(True)
+    try:
+        yield
+    finally:
+        _VALIDATED.reset(token)
 
 
 @dataclass(frozen=True)
@@ -154,6 +166,12 @@ class EpisodeDataset:
                   fields: Mapping[str, str] | None = None) -> EpisodeDataset:
         """Build from D4RL-style flat per-step arrays, splitting episodes on terminal or timeout.
 
+        The arrays are checked under the file's own names
+        (:func:`~workbench.data.validate.check_flat`), then split into episodes
+        (:func:`~workbench.data.segment.split_episodes`: unflagged boundaries, where
+        ``next_observations`` does not continue into the following observation, are split
+        as timeouts with a warning and counted in ``metadata["implicit_episode_ends"]``).
+
         Args:
             observations: (N, obs_dim) observation before each step.
             actions: (N,) integer (discrete) or (N, act_dim) float (continuous).
@@ -176,125 +194,29 @@ class EpisodeDataset:
             DatasetError: mismatched lengths, NaN/Inf, wrong dtypes/shapes, both flags set,
                 no episode boundary at all, empty data.
         """
-        f = {"observations": "observations", "actions": "actions", "rewards": "rewards",
-             "terminals": "terminals", "timeouts": "timeouts",
-             "next_observations": "next_observations", **(fields or {})}
-        obs = V.as_observations(V.as_array(observations, source, f["observations"]), source,
-                                f["observations"])
-        N = len(obs)
-        V.check_not_empty(N, source, f["observations"])
         if action_space is not None:
             discrete = action_space.discrete
-        act, discrete = V.as_actions(V.as_array(actions, source, f["actions"]), source,
-                                     f["actions"], discrete)
-        V.check_length(act, N, source, f["actions"], f["observations"])
-        rew = V.check_numeric(V.as_array(rewards, source, f["rewards"]), source, f["rewards"])
-        if rew.ndim == 2 and rew.shape[1] == 1:
-            rew = rew[:, 0]
-        if rew.ndim != 1:
-            raise DatasetError(f"has shape {rew.shape}, expected (N,)", source=source,
-                               field=f["rewards"], fix="store one scalar reward per step")
-        V.check_length(rew, N, source, f["rewards"], f["observations"])
-        V.check_finite(rew, source, f["rewards"])
-        if rew.dtype.kind != "f":
-            rew = rew.astype(np.float32)
-        term = V.as_flags(V.as_array(terminals, source, f["terminals"]), source, f["terminals"])
-        V.check_length(term, N, source, f["terminals"], f["observations"])
-        if timeouts is None:
-            tout = np.zeros(N, dtype=bool)
-        else:
-            tout = V.as_flags(V.as_array(timeouts, source, f["timeouts"]), source, f["timeouts"])
-            V.check_length(tout, N, source, f["timeouts"], f["observations"])
-        V.check_exclusive_flags(term, tout, source, (f["terminals"], f["timeouts"]))
-        nxt = None
-        if next_observations is not None:
-            # finiteness is checked below, only where next_observations is not a copy of the
-            # (already checked) following observation
-            nxt = V.as_observations(V.as_array(next_observations, source, f["next_observations"]),
-                                    source, f["next_observations"], finite=False)
-            V.check_length(nxt, N, source, f["next_observations"], f["observations"])
-            if nxt.shape[1:] != obs.shape[1:]:
-                raise DatasetError(f"has shape {nxt.shape[1:]} per step but observations have "
-                                   f"{obs.shape[1:]}", source=source, field=f["next_observations"])
-        implicit = 0
-        hidden = None
-        if nxt is not None and N > 1 and np.count_nonzero(term | tout) * 16 >= N:
-            # many short episodes: one vectorised pass finds unflagged boundaries up front
-            hidden = _hidden_boundaries(obs, nxt, term | tout)
-        ext = {}
-        for name, arr in (extras or {}).items():
-            a = V.check_numeric(V.as_array(arr, source, name), source, name)
-            V.check_length(a, N, source, name, f["observations"])
-            ext[name] = a
-
-        flagged = term | tout  # ends the file itself marks (and its last row, below)
-        flagged = flagged.copy()
-        flagged[-1] = True
-        if not (term | tout).any():
-            raise DatasetError(f"no episode ever ends: '{f['terminals']}' and '{f['timeouts']}' "
-                               "are all False", source=source, field=f["timeouts"],
-                               fix="mark the last step of each episode (set timeouts[-1] = True "
-                               "if the data stops mid-episode)")
-        while True:
-            if hidden is not None and hidden.any():
-                # next_observations[j] != observations[j + 1] inside an "episode" is a boundary
-                # the file did not flag (known in some D4RL datasets): split there as a timeout
-                tout = tout.copy()
-                tout[:-1] |= hidden
-                implicit = int(hidden.sum())
-            ends = term | tout
-            end_idx = np.flatnonzero(ends)
-            stops = end_idx + 1
-            if stops[-1] != N:  # unfinished trailing episode
-                stops = np.append(stops, N)
-            starts = np.concatenate([[0], stops[:-1]])
-            ep_term = np.append(term[end_idx], False)[: len(stops)]
-            ep_trunc = np.append(tout[end_idx], False)[: len(stops)]
-            last = stops - 1
-            if nxt is None:  # no final observation logged: a placeholder, marked unknown
-                known = np.zeros(len(stops), dtype=bool)
-                final_obs = obs[last]
-            else:
-                known = ~_all_nan_rows(nxt, last, flagged)
-                final_obs = nxt[last]
-                if not known.all():
-                    final_obs = final_obs.copy()
-                    final_obs[~known] = obs[last[~known]]
-            lengths = stops - starts
-            offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-            # with next_observations still unchecked, the layout pass also checks continuity
-            check = nxt if (nxt is not None and hidden is None) else None
-            all_obs, continuous = _interleave_final(obs, final_obs, offsets, check)
-            if continuous:
-                break
-            hidden = _hidden_boundaries(obs, nxt, term | tout)
-        if nxt is not None:
-            own = term | tout  # rows whose next observation is not a copy of obs[j + 1] ...
-            own[-1] = True
-            own[last[~known]] = False  # (all NaN: the file says it does not know them)
-            # ... are the only ones whose finiteness is not implied by the observations check
-            V.check_finite_rows(nxt, np.flatnonzero(own), source, f["next_observations"])
-            if implicit:
-                warnings.warn(f"{source}: {implicit} step(s) have next_observations that differ "
-                              "from the following observation without a terminal/timeout flag; "
-                              "treating them as episode ends (timeouts)", stacklevel=2)
-
+        flat = V.check_flat(observations, actions, rewards, terminals, timeouts,
+                            next_observations, extras, discrete=discrete, source=source,
+                            fields=fields)
+        seg = split_episodes(flat.observations, flat.terminals, flat.timeouts,
+                             flat.next_observations, source=source, fields=flat.fields)
         meta = dict(metadata or {})
         if source is not None:
             meta.setdefault("source", str(source))
-        if implicit:
-            meta["implicit_episode_ends"] = implicit
+        if seg.implicit_ends:
+            warnings.warn(f"{source}: {seg.implicit_ends} step(s) have next_observations that "
+                          "differ from the following observation without a terminal/timeout "
+                          "flag; treating them as episode ends (timeouts)", stacklevel=2)
+            meta["implicit_episode_ends"] = seg.implicit_ends
         if action_space is None:
-            action_space = (Space.discrete_space(int(act.max()) + 1) if discrete
-                            else Space.unbounded(act.shape[1:], str(act.dtype)))
+            action_space = Space.infer(flat.actions, flat.discrete)
         if observation_space is None:
-            observation_space = Space.unbounded(obs.shape[1:], str(obs.dtype))
-        token = _VALIDATED.set(True)  # values were checked above, under the file's names
-        try:
-            return cls(all_obs, act, rew, offsets, ep_term, ep_trunc, observation_space,
-                       action_space, ext, meta, known)
-        finally:
-            _VALIDATED.reset(token)
+            observation_space = Space.infer(flat.observations, discrete=False)
+        with _values_checked():  # under the file's own names, above
+            return cls(seg.observations, flat.actions, flat.rewards, seg.offsets, seg.terminated,
+                       seg.truncated, observation_space, action_space, flat.extras, meta,
+                       seg.final_observation_known)
 
     @classmethod
     def from_episodes(cls, episodes: Sequence[Episode | Mapping[str, Any]], *,
@@ -334,10 +256,9 @@ class EpisodeDataset:
         elif act.ndim == 1:
             act = act[:, None]
         if action_space is None:
-            action_space = (Space.discrete_space(int(act.max()) + 1) if discrete
-                            else Space.unbounded(act.shape[1:], str(act.dtype)))
+            action_space = Space.infer(act, discrete)
         if observation_space is None:
-            observation_space = Space.unbounded(obs.shape[1:], str(obs.dtype))
+            observation_space = Space.infer(obs, discrete=False)
         return cls(obs, act, rew, np.concatenate([[0], np.cumsum(lengths)]),
                    np.array([bool(e["terminated"]) for e in eps]),
                    np.array([bool(e["truncated"]) for e in eps]),
@@ -544,14 +465,11 @@ class EpisodeDataset:
             known: (E,) bool; ``False`` marks an episode whose final observation slot is
                 a placeholder (readers use it to restore what a written file recorded).
         """
-        token = _VALIDATED.set(True)  # the arrays themselves are unchanged
-        try:
+        with _values_checked():  # the arrays themselves are unchanged
             return EpisodeDataset(self.observations, self.actions, self.rewards, self.offsets,
                                   self.terminated, self.truncated, self.observation_space,
                                   self.action_space, self.extras, self.metadata,
                                   np.asarray(known, dtype=bool))
-        finally:
-            _VALIDATED.reset(token)
 
     # ------------------------------------------------------------------ export
     def save(self, path: Any, format: str | None = None) -> Any:
@@ -676,67 +594,3 @@ class EpisodeDataset:
 def _columns(prefix: str, arr: np.ndarray) -> dict[str, np.ndarray]:
     arr = arr.reshape(len(arr), -1)
     return {f"{prefix}_{i}": arr[:, i] for i in range(arr.shape[1])}
-
-
-def _hidden_boundaries(obs: np.ndarray, nxt: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """(N-1,) bool: step j is not flagged as an end, yet ``nxt[j] != obs[j + 1]``."""
-    n = len(obs)
-    cuts = np.flatnonzero(ends[:-1])
-    if len(cuts) * 16 < n:  # few flagged ends: compare each stretch between them wholesale
-        hidden = np.zeros(n - 1, dtype=bool)
-        starts = np.concatenate([[0], cuts + 1])
-        stops = np.concatenate([cuts, [n - 1]])
-        for s, e in zip(starts, stops):  # rows s..e-1 must continue into the next row
-            if e > s and not (nxt[s:e] == obs[s + 1:e + 1]).all():
-                hidden[s:e] = _rows_differ(nxt[s:e], obs[s + 1:e + 1])
-        return hidden
-    return ~ends[:-1] & _rows_differ(nxt[:-1], obs[1:])
-
-
-def _all_nan_rows(nxt: np.ndarray, rows: np.ndarray, flagged: np.ndarray) -> np.ndarray:
-    """(len(rows),) bool: ``nxt[rows[i]]`` is entirely NaN and the file flags that row as an
-    episode end (an unflagged NaN row is an error reported by the finiteness check)."""
-    if nxt.dtype.kind != "f":
-        return np.zeros(len(rows), dtype=bool)
-    vals = nxt[rows].reshape(len(rows), -1)
-    return np.isnan(vals).all(axis=1) & flagged[rows]
-
-
-def _rows_differ(a: np.ndarray, b: np.ndarray, chunk: int = 1 << 16) -> np.ndarray:
-    """(N,) bool: row i of ``a`` differs from row i of ``b`` (chunked to stay in cache)."""
-    n = len(a)
-    a2, b2 = a.reshape(n, -1), b.reshape(n, -1)
-    out = np.empty(n, dtype=bool)
-    for s in range(0, n, chunk):
-        np.any(a2[s:s + chunk] != b2[s:s + chunk], axis=1, out=out[s:s + chunk])
-    return out
-
-
-def _interleave_final(obs: np.ndarray, final_obs: np.ndarray, offsets: np.ndarray,
-                      nxt: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
-    """(N, ...) per-step observations + (E, ...) final ones -> (N + E, ...) episode-major.
-
-    With ``nxt`` (next observations aligned with ``obs``), also report whether
-    ``nxt[j] == obs[j + 1]`` for every step that is not its episode's last; the check runs
-    on each freshly copied, cache-warm block, so it costs no extra pass over ``obs``.
-    """
-    N, E = len(obs), len(final_obs)
-    out = np.empty((N + E, *obs.shape[1:]), dtype=np.result_type(obs.dtype, final_obs.dtype))
-    continuous = True
-    if E * 16 < N:  # long episodes: block copies beat fancy indexing
-        for k in range(E):
-            s, e = offsets[k], offsets[k + 1]
-            block = out[s + k:e + k]
-            block[...] = obs[s:e]
-            out[e + k] = final_obs[k]
-            if nxt is not None and continuous and not (block[1:] == nxt[s:e - 1]).all():
-                continuous = False
-        return out, continuous
-    ep = np.repeat(np.arange(E), np.diff(offsets))
-    out[np.arange(N) + ep] = obs
-    out[offsets[1:] + np.arange(E)] = final_obs
-    if nxt is not None:
-        inner = np.ones(N, dtype=bool)
-        inner[offsets[1:] - 1] = False
-        continuous = not (inner[:-1] & _rows_differ(nxt[:-1], obs[1:])).any()
-    return out, continuous

@@ -57,6 +57,14 @@ class Space:
         return cls("discrete", (), "int64", n=int(n))
 
     @classmethod
+    def infer(cls, values: np.ndarray, discrete: bool) -> Space:
+        """The space of data without a declared one: ``Discrete(max + 1)`` for discrete
+        ``values`` (N,), else an unbounded Box of their element shape and dtype."""
+        if discrete:
+            return cls.discrete_space(int(values.max()) + 1)
+        return cls.unbounded(values.shape[1:], str(values.dtype))
+
+    @classmethod
     def from_gym(cls, space: Any) -> Space:
         """From a gymnasium ``Box`` or ``Discrete`` space; anything else raises DatasetError."""
         import gymnasium as gym

@@ -10,6 +10,8 @@ runs on itself when it is built.  All functions raise
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,6 +32,9 @@ __all__ = [
     "check_exclusive_flags",
     "check_not_empty",
     "check_dataset",
+    "check_flat",
+    "FlatArrays",
+    "FLAT_FIELDS",
 ]
 
 
@@ -250,3 +255,104 @@ def check_dataset(ds: EpisodeDataset, finite: bool = True) -> None:
     for name, arr in ds.extras.items():
         check_length(np.asarray(arr), N, src, f"extras/{name}", "actions")
 
+
+#: The D4RL names of the flat per-step arrays (a file's own names replace them in messages).
+FLAT_FIELDS: Mapping[str, str] = {
+    "observations": "observations", "actions": "actions", "rewards": "rewards",
+    "terminals": "terminals", "timeouts": "timeouts", "next_observations": "next_observations"}
+
+
+@dataclass(frozen=True)
+class FlatArrays:
+    """D4RL-style per-step arrays after :func:`check_flat` (``N`` rows each).
+
+    Attributes:
+        observations: (N, obs_dim), finite.
+        actions: (N,) int64 (discrete) or (N, act_dim) float (continuous), finite.
+        discrete: the action kind.
+        rewards: (N,) float, finite.
+        terminals, timeouts: (N,) bool, never both set on one step.
+        next_observations: (N, obs_dim) or ``None``; *not* checked for NaN/Inf yet
+            (:func:`~workbench.data.segment.split_episodes` does, where it matters).
+        extras: per-step numeric arrays, each (N, ...).
+        fields: the file's names for the arrays (:data:`FLAT_FIELDS` keys).
+    """
+
+    observations: np.ndarray
+    actions: np.ndarray
+    discrete: bool
+    rewards: np.ndarray
+    terminals: np.ndarray
+    timeouts: np.ndarray
+    next_observations: np.ndarray | None
+    extras: dict[str, np.ndarray]
+    fields: Mapping[str, str]
+
+
+def check_flat(observations: Any, actions: Any, rewards: Any, terminals: Any,
+               timeouts: Any | None = None, next_observations: Any | None = None,
+               extras: Mapping[str, Any] | None = None, *, discrete: bool | None = None,
+               source: object = None, fields: Mapping[str, str] | None = None) -> FlatArrays:
+    """Check and normalise D4RL-style flat per-step arrays, naming the file's fields.
+
+    Args:
+        observations: (N, obs_dim) or (N,) observation before each step.
+        actions: (N,) integer (discrete) or (N, act_dim) float (continuous).
+        rewards: (N,) or (N, 1).
+        terminals, timeouts: (N,) flags (bool, or 0/1 numbers); ``timeouts=None`` means
+            no step is a timeout.
+        next_observations: (N, obs_dim) or ``None``.
+        extras: per-step arrays, each (N, ...).
+        discrete: force the action kind; inferred from the dtype when ``None``.
+        source: file name used in error messages.
+        fields: the file's own names for the arrays (keys of :data:`FLAT_FIELDS`).
+
+    Returns:
+        the normalised :class:`FlatArrays` (integer rewards become float32).
+
+    Raises:
+        DatasetError: empty data, mismatched lengths, NaN/Inf, wrong dtypes or shapes,
+            both flags set on a step.
+    """
+    f = {**FLAT_FIELDS, **(fields or {})}
+    obs = as_observations(as_array(observations, source, f["observations"]), source,
+                          f["observations"])
+    N = len(obs)
+    check_not_empty(N, source, f["observations"])
+    act, discrete = as_actions(as_array(actions, source, f["actions"]), source, f["actions"],
+                               discrete)
+    check_length(act, N, source, f["actions"], f["observations"])
+    rew = check_numeric(as_array(rewards, source, f["rewards"]), source, f["rewards"])
+    if rew.ndim == 2 and rew.shape[1] == 1:
+        rew = rew[:, 0]
+    if rew.ndim != 1:
+        raise DatasetError(f"has shape {rew.shape}, expected (N,)", source=source,
+                           field=f["rewards"], fix="store one scalar reward per step")
+    check_length(rew, N, source, f["rewards"], f["observations"])
+    check_finite(rew, source, f["rewards"])
+    if rew.dtype.kind != "f":
+        rew = rew.astype(np.float32)
+    term = as_flags(as_array(terminals, source, f["terminals"]), source, f["terminals"])
+    check_length(term, N, source, f["terminals"], f["observations"])
+    if timeouts is None:
+        tout = np.zeros(N, dtype=bool)
+    else:
+        tout = as_flags(as_array(timeouts, source, f["timeouts"]), source, f["timeouts"])
+        check_length(tout, N, source, f["timeouts"], f["observations"])
+    check_exclusive_flags(term, tout, source, (f["terminals"], f["timeouts"]))
+    nxt = None
+    if next_observations is not None:
+        # finiteness is checked later, only where next_observations is not a copy of the
+        # (already checked) following observation
+        nxt = as_observations(as_array(next_observations, source, f["next_observations"]),
+                              source, f["next_observations"], finite=False)
+        check_length(nxt, N, source, f["next_observations"], f["observations"])
+        if nxt.shape[1:] != obs.shape[1:]:
+            raise DatasetError(f"has shape {nxt.shape[1:]} per step but observations have "
+                               f"{obs.shape[1:]}", source=source, field=f["next_observations"])
+    ext = {}
+    for name, arr in (extras or {}).items():
+        a = check_numeric(as_array(arr, source, name), source, name)
+        check_length(a, N, source, name, f["observations"])
+        ext[name] = a
+    return FlatArrays(obs, act, discrete, rew, term, tout, nxt, ext, f)
