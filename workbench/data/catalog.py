@@ -181,8 +181,8 @@ def build_family(family: str, progress: bool = True, force: bool = False) -> dic
         DatasetError: unknown family.
         CollectionError, ConfigError: collection failed.
     """
-    from .atomic import atomic_file
-    from .collect import collect, file_lock, online_agent
+    from .atomic import atomic_file, file_lock
+    from .collect import collect, online_agent
 
     spec, _ = _split(family)
     d = catalog_dir(spec.family)
