@@ -27,6 +27,12 @@ training sampler, FQE targets, the TD-error evaluator and :meth:`EpisodeDataset.
 exactly as d3rlpy's ``transition_count`` does.  A terminated episode never needs its final
 observation (nothing is bootstrapped from a terminal state), so all its steps are
 complete transitions either way.
+
+Around this module: :mod:`~workbench.data.space` (the observation/action
+:class:`~workbench.data.space.Space`), :mod:`~workbench.data.segment` (flat per-step arrays
+→ episodes, for :meth:`EpisodeDataset.from_flat`) and :mod:`~workbench.data.validate`
+(every check, including :func:`~workbench.data.validate.check_dataset`, which each
+``EpisodeDataset`` runs on itself when it is built).
 """
 
 from __future__ import annotations
