@@ -212,7 +212,8 @@ def check_dataset(ds: EpisodeDataset, finite: bool = True) -> None:
     if E < 1:
         raise DatasetError("has no episodes", source=src, field="episodes",
                            fix="check the file was written completely, or collect data first")
-    check_length(ds.final_observation_known, E, src, "final_observation_known", "episodes")
+    check_length(np.asarray(ds.final_observation_known), E, src, "final_observation_known",
+                 "episodes")
     N = int(offsets[-1])
     check_not_empty(N, src, "actions")
     if offsets[0] != 0 or np.any(np.diff(offsets) < 1):
