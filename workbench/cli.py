@@ -69,6 +69,9 @@ def _cmd_collect(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .data.collect import SCHEMES
+    from .data.io import WRITE_FORMATS
+
     p = argparse.ArgumentParser(prog="workbench", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -94,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("convert", help="convert a dataset to another format")
     s.add_argument("source")
     s.add_argument("dest")
-    s.add_argument("--format", choices=["minari", "d4rl", "npz", "parquet"], default=None)
+    s.add_argument("--format", choices=WRITE_FORMATS, default=None)
     s.set_defaults(func=_cmd_convert)
 
     from .diagnostics import cli as diagnose_cli
@@ -107,12 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("collect", help="generate a dataset from a gymnasium environment")
     s.add_argument("env_id")
-    s.add_argument("--policy", default="random",
-                   choices=["random", "replay", "expert", "noisy", "mixed"])
+    s.add_argument("--policy", default="random", choices=SCHEMES)
     s.add_argument("--steps", type=int, default=10_000)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", required=True)
-    s.add_argument("--format", choices=["minari", "d4rl", "npz", "parquet"], default=None)
+    s.add_argument("--format", choices=WRITE_FORMATS, default=None)
     s.set_defaults(func=_cmd_collect)
     return p
 

@@ -8,8 +8,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from workbench.data.collect import (SCHEMES, _SACSample, _TruncGaussian, collect,
-                                    make_online_algo, train_online)
+from workbench.data.collect import SCHEMES, collect, make_online_algo, train_online
+from workbench.data.collect.behaviors import SACSample, TruncGaussian
 from workbench.errors import CollectionError, ConfigError, WorkbenchError
 
 CARTPOLE_X, CARTPOLE_THETA = 2.4, 12 * 2 * math.pi / 360
@@ -200,9 +200,9 @@ def test_log_densities_integrate_to_the_sampling_distribution(sac):
     space = gym.make("Pendulum-v1").action_space
     rng = np.random.default_rng(0)
     obs = np.array([0.3, -0.9, 1.0], np.float32)
-    _histogram_density_check(_TruncGaussian(lambda o: np.full((len(o), 1), 1.5), space, rng,
-                                            0.3), obs, -2, 2)
-    _histogram_density_check(_SACSample(sac, space), obs, -2, 2)
+    _histogram_density_check(TruncGaussian(lambda o: np.full((len(o), 1), 1.5), space, rng,
+                                           0.3), obs, -2, 2)
+    _histogram_density_check(SACSample(sac, space), obs, -2, 2)
 
 
 def test_continuous_replay_logs_sac_density():

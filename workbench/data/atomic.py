@@ -3,18 +3,21 @@
 An interrupted write (exception, Ctrl-C, killed process) leaves either the old
 file or no file, never a half-written one; the temporary file is removed on
 failure (a killed process can leave a ``.*.tmp-*`` sibling, never the target).
+:func:`file_lock` lets concurrent builders (threads or processes) of the same
+files take turns, so the second finds the work done.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_file", "atomic_dir"]
+__all__ = ["atomic_file", "atomic_dir", "file_lock"]
 
 
 def _tmp_sibling(path: Path, suffix: str = "") -> Path:
@@ -64,3 +67,16 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike) -> Iterator[None]:
+    """Exclusive ``fcntl.flock`` on ``path`` (created if needed) for the ``with`` block."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)

@@ -181,8 +181,8 @@ def build_family(family: str, progress: bool = True, force: bool = False) -> dic
         DatasetError: unknown family.
         CollectionError, ConfigError: collection failed.
     """
-    from .atomic import atomic_file
-    from .collect import collect, file_lock, online_agent
+    from .atomic import atomic_file, file_lock
+    from .collect import collect, online_agent
 
     spec, _ = _split(family)
     d = catalog_dir(spec.family)
@@ -200,11 +200,12 @@ def build_family(family: str, progress: bool = True, force: bool = False) -> dic
         algo, replay = online_agent(spec.env_id, spec.online_steps, spec.seed,
                                     n_envs=spec.n_envs, progress=progress)
         t_train = time.perf_counter() - t0
-        datasets = {"replay": replay}
-        for scheme in ("random", "expert", "noisy", "mixed"):
-            datasets[scheme] = collect(spec.env_id, scheme, spec.n_steps,
-                                       spec.scheme_seed(scheme), n_envs=spec.n_envs,
-                                       agent=algo, noise=spec.noise, progress=progress)
+        datasets = {"replay": replay}  # the training run's own transitions
+        for scheme in SCHEMES:
+            if scheme != "replay":
+                datasets[scheme] = collect(spec.env_id, scheme, spec.n_steps,
+                                           spec.scheme_seed(scheme), n_envs=spec.n_envs,
+                                           agent=algo, noise=spec.noise, progress=progress)
         random_return = float(datasets["random"].episode_returns().mean())
         expert_return = float(datasets["expert"].episode_returns().mean())
         entries = {}

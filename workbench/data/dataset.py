@@ -27,10 +27,17 @@ training sampler, FQE targets, the TD-error evaluator and :meth:`EpisodeDataset.
 exactly as d3rlpy's ``transition_count`` does.  A terminated episode never needs its final
 observation (nothing is bootstrapped from a terminal state), so all its steps are
 complete transitions either way.
+
+Around this module: :mod:`~workbench.data.space` (the observation/action
+:class:`~workbench.data.space.Space`), :mod:`~workbench.data.segment` (flat per-step arrays
+→ episodes, for :meth:`EpisodeDataset.from_flat`) and :mod:`~workbench.data.validate`
+(every check, including :func:`~workbench.data.validate.check_dataset`, which each
+``EpisodeDataset`` runs on itself when it is built).
 """
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import hashlib
@@ -44,6 +51,8 @@ import numpy as np
 
 from ..errors import DatasetError
 from . import validate as V
+from .segment import split_episodes
+from .space import Space
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -54,128 +63,14 @@ FORMAT_VERSION = 1
 _VALIDATED: contextvars.ContextVar[bool] = contextvars.ContextVar("validated", default=False)
 
 
-@dataclass(frozen=True)
-class Space:
-    """A Box (continuous) or Discrete space, JSON-serialisable the way Minari writes it.
-
-    Attributes:
-        kind: ``"box"`` or ``"discrete"``.
-        shape: element shape (``()`` for discrete).
-        dtype: numpy dtype name of the elements.
-        low, high: Box bounds, same shape as ``shape`` (``-inf``/``inf`` when unknown).
-        n: number of discrete actions/states.
-    """
-
-    kind: str
-    shape: tuple[int, ...] = ()
-    dtype: str = "float32"
-    low: np.ndarray | None = None
-    high: np.ndarray | None = None
-    n: int | None = None
-
-    @property
-    def discrete(self) -> bool:
-        return self.kind == "discrete"
-
-    @classmethod
-    def box(cls, low: Any, high: Any, dtype: str = "float32") -> Space:
-        low = np.asarray(low, dtype=np.float64)
-        high = np.asarray(high, dtype=np.float64)
-        return cls("box", tuple(low.shape), str(np.dtype(dtype)), low, high)
-
-    @classmethod
-    def unbounded(cls, shape: tuple[int, ...], dtype: str = "float32") -> Space:
-        return cls.box(np.full(shape, -np.inf), np.full(shape, np.inf), dtype)
-
-    @classmethod
-    def discrete_space(cls, n: int) -> Space:
-        return cls("discrete", (), "int64", n=int(n))
-
-    @classmethod
-    def from_gym(cls, space: Any) -> Space:
-        """From a gymnasium ``Box`` or ``Discrete`` space; anything else raises DatasetError."""
-        import gymnasium as gym
-
-        if isinstance(space, gym.spaces.Discrete):
-            if int(space.start) != 0:
-                raise DatasetError(f"Discrete space with start={space.start} is not supported",
-                                   fix="use actions numbered from 0")
-            return cls.discrete_space(int(space.n))
-        if isinstance(space, gym.spaces.Box):
-            return cls.box(space.low, space.high, str(space.dtype))
-        raise DatasetError(f"unsupported space {space!r}",
-                           fix="only Box and Discrete spaces are supported (no Dict/Tuple/Text)")
-
-    def to_gym(self) -> Any:
-        import gymnasium as gym
-
-        if self.discrete:
-            return gym.spaces.Discrete(int(self.n or 0))
-        return gym.spaces.Box(self.low.astype(self.dtype), self.high.astype(self.dtype),
-                              dtype=np.dtype(self.dtype))
-
-    def to_json(self) -> dict[str, Any]:
-        """Minari's serialisation (``minari.serialization.serialize_space``, as a dict)."""
-        if self.discrete:
-            return {"type": "Discrete", "dtype": "int64", "start": 0, "n": int(self.n or 0)}
-        return {"type": "Box", "dtype": self.dtype, "shape": list(self.shape),
-                "low": _json_floats(self.low), "high": _json_floats(self.high)}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any] | str, source: object = None,
-                  field: str = "space") -> Space:
-        """Parse Minari's serialised space (dict or JSON string)."""
-        if isinstance(data, str):
-            try:
-                data = json.loads(data)
-            except json.JSONDecodeError as exc:
-                raise DatasetError(f"is not valid JSON ({exc})", source=source, field=field,
-                                   fix="rewrite the metadata") from None
-        kind = data.get("type") if isinstance(data, Mapping) else None
-        try:
-            if kind == "Discrete":
-                if int(data.get("start", 0)) != 0:
-                    raise DatasetError("Discrete space with a non-zero start is not supported",
-                                       source=source, field=field, fix="renumber actions from 0")
-                return cls.discrete_space(int(data["n"]))
-            if kind == "Box":
-                low = np.asarray(_from_json_floats(data["low"]), dtype=np.float64)
-                high = np.asarray(_from_json_floats(data["high"]), dtype=np.float64)
-                shape = tuple(int(s) for s in data.get("shape", low.shape))
-                low = np.broadcast_to(low, shape).copy()
-                high = np.broadcast_to(high, shape).copy()
-                return cls("box", shape, str(np.dtype(data.get("dtype", "float32"))), low, high)
-        except DatasetError:
-            raise
-        except Exception as exc:
-            raise DatasetError(f"is a malformed {kind} space ({exc})", source=source, field=field,
-                               fix="rewrite the metadata with a valid space") from None
-        raise DatasetError(f"has unsupported space type {kind!r}", source=source, field=field,
-                           fix="only Box and Discrete spaces are supported (vector observations; "
-                           "Dict, Tuple, Text and image spaces are not supported yet)")
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Space):
-            return NotImplemented
-        return self.to_json() == other.to_json()
-
-    def __hash__(self) -> int:
-        return hash(json.dumps(self.to_json(), sort_keys=True))
-
-
-def _json_floats(arr: np.ndarray | None) -> Any:
-    if arr is None:
-        return None
-    return [None if np.isnan(v) else (str(v) if np.isinf(v) else float(v))
-            for v in np.asarray(arr, dtype=np.float64).ravel()] if arr.ndim else float(arr)
-
-
-def _from_json_floats(values: Any) -> Any:
-    if isinstance(values, list):
-        return [_from_json_floats(v) for v in values]
-    if isinstance(values, str):
-        return float(values)  # "inf", "-inf"
-    return np.nan if values is None else values
+@contextlib.contextmanager
+def _values_checked() -> Iterator[None]:
+    """Datasets built inside skip the NaN/Inf pass: their values were checked already."""
+    token = _VALIDATED.set(True)
+    try:
+        yield
+    finally:
+        _VALIDATED.reset(token)
 
 
 @dataclass(frozen=True)
@@ -256,61 +151,17 @@ class EpisodeDataset:
 
     # ------------------------------------------------------------------ construction
     def __post_init__(self) -> None:
-        src = self.metadata.get("source", "<dataset>")
-        offsets = np.asarray(self.offsets, dtype=np.int64)
-        object.__setattr__(self, "offsets", offsets)
+        """Normalise the array types, then run :func:`~workbench.data.validate.check_dataset`."""
+        object.__setattr__(self, "offsets", np.asarray(self.offsets, dtype=np.int64))
         object.__setattr__(self, "terminated", np.asarray(self.terminated, dtype=bool))
         object.__setattr__(self, "truncated", np.asarray(self.truncated, dtype=bool))
         object.__setattr__(self, "extras", dict(self.extras))
         object.__setattr__(self, "metadata", dict(self.metadata))
-        E = len(offsets) - 1
-        if E < 1:
-            raise DatasetError("has no episodes", source=src, field="episodes",
-                               fix="check the file was written completely, or collect data first")
+        E = max(len(self.offsets) - 1, 0)
         known = (np.ones(E, dtype=bool) if self.final_observation_known is None
                  else np.asarray(self.final_observation_known, dtype=bool).reshape(-1))
         object.__setattr__(self, "final_observation_known", known)
-        V.check_length(known, E, src, "final_observation_known", "episodes")
-        N = int(offsets[-1])
-        V.check_not_empty(N, src, "actions")
-        if offsets[0] != 0 or np.any(np.diff(offsets) < 1):
-            raise DatasetError("episode offsets must start at 0 and every episode needs at least "
-                               "one step", source=src, field="offsets")
-        V.check_length(self.actions, N, src, "actions", "offsets[-1]")
-        V.check_length(self.rewards, N, src, "rewards", "actions")
-        V.check_length(self.observations, N + E, src, "observations", "actions + episodes")
-        V.check_length(self.terminated, E, src, "terminated", "episodes")
-        V.check_length(self.truncated, E, src, "truncated", "episodes")
-        V.check_exclusive_flags(self.terminated, self.truncated, src, ("terminated", "truncated"))
-        unfinished = ~(self.terminated | self.truncated)
-        if unfinished[:-1].any():
-            k = int(np.flatnonzero(unfinished[:-1])[0])
-            raise DatasetError(f"episode {k} never ends (neither terminated nor truncated) but "
-                               "is followed by another episode", source=src, field="terminated",
-                               fix="mark the last step of every episode as terminal or timeout")
-        for name, arr in (("observations", self.observations), ("actions", self.actions),
-                          ("rewards", self.rewards)):
-            V.check_numeric(arr, src, name)
-            if not _VALIDATED.get():
-                V.check_finite(arr, src, name)
-        if self.rewards.ndim != 1:
-            raise DatasetError(f"has shape {self.rewards.shape}, expected (N,)", source=src,
-                               field="rewards", fix="store one scalar reward per step")
-        if self.observations.ndim != 2:
-            V.as_observations(self.observations, src, "observations")
-        if self.action_space.discrete:
-            if self.actions.ndim != 1 or self.actions.dtype.kind not in "iu":
-                raise DatasetError("discrete actions must be a 1-D integer array", source=src,
-                                   field="actions")
-            if self.actions.max() >= (self.action_space.n or 0) or self.actions.min() < 0:
-                raise DatasetError(f"holds action {int(self.actions.max())} outside the discrete "
-                                   f"space of {self.action_space.n} actions", source=src,
-                                   field="actions", fix="fix the actions or the action space")
-        elif self.actions.ndim != 2:
-            raise DatasetError(f"continuous actions must be (N, act_dim), got "
-                               f"{self.actions.shape}", source=src, field="actions")
-        for name, arr in self.extras.items():
-            V.check_length(np.asarray(arr), N, src, f"extras/{name}", "actions")
+        V.check_dataset(self, finite=not _VALIDATED.get())
 
     @classmethod
     def from_flat(cls, observations: Any, actions: Any, rewards: Any, terminals: Any,
@@ -320,6 +171,12 @@ class EpisodeDataset:
                   metadata: Mapping[str, Any] | None = None, source: object = None,
                   fields: Mapping[str, str] | None = None) -> EpisodeDataset:
         """Build from D4RL-style flat per-step arrays, splitting episodes on terminal or timeout.
+
+        The arrays are checked under the file's own names
+        (:func:`~workbench.data.validate.check_flat`), then split into episodes
+        (:func:`~workbench.data.segment.split_episodes`: unflagged boundaries, where
+        ``next_observations`` does not continue into the following observation, are split
+        as timeouts with a warning and counted in ``metadata["implicit_episode_ends"]``).
 
         Args:
             observations: (N, obs_dim) observation before each step.
@@ -343,125 +200,29 @@ class EpisodeDataset:
             DatasetError: mismatched lengths, NaN/Inf, wrong dtypes/shapes, both flags set,
                 no episode boundary at all, empty data.
         """
-        f = {"observations": "observations", "actions": "actions", "rewards": "rewards",
-             "terminals": "terminals", "timeouts": "timeouts",
-             "next_observations": "next_observations", **(fields or {})}
-        obs = V.as_observations(V.as_array(observations, source, f["observations"]), source,
-                                f["observations"])
-        N = len(obs)
-        V.check_not_empty(N, source, f["observations"])
         if action_space is not None:
             discrete = action_space.discrete
-        act, discrete = V.as_actions(V.as_array(actions, source, f["actions"]), source,
-                                     f["actions"], discrete)
-        V.check_length(act, N, source, f["actions"], f["observations"])
-        rew = V.check_numeric(V.as_array(rewards, source, f["rewards"]), source, f["rewards"])
-        if rew.ndim == 2 and rew.shape[1] == 1:
-            rew = rew[:, 0]
-        if rew.ndim != 1:
-            raise DatasetError(f"has shape {rew.shape}, expected (N,)", source=source,
-                               field=f["rewards"], fix="store one scalar reward per step")
-        V.check_length(rew, N, source, f["rewards"], f["observations"])
-        V.check_finite(rew, source, f["rewards"])
-        if rew.dtype.kind != "f":
-            rew = rew.astype(np.float32)
-        term = V.as_flags(V.as_array(terminals, source, f["terminals"]), source, f["terminals"])
-        V.check_length(term, N, source, f["terminals"], f["observations"])
-        if timeouts is None:
-            tout = np.zeros(N, dtype=bool)
-        else:
-            tout = V.as_flags(V.as_array(timeouts, source, f["timeouts"]), source, f["timeouts"])
-            V.check_length(tout, N, source, f["timeouts"], f["observations"])
-        V.check_exclusive_flags(term, tout, source, (f["terminals"], f["timeouts"]))
-        nxt = None
-        if next_observations is not None:
-            # finiteness is checked below, only where next_observations is not a copy of the
-            # (already checked) following observation
-            nxt = V.as_observations(V.as_array(next_observations, source, f["next_observations"]),
-                                    source, f["next_observations"], finite=False)
-            V.check_length(nxt, N, source, f["next_observations"], f["observations"])
-            if nxt.shape[1:] != obs.shape[1:]:
-                raise DatasetError(f"has shape {nxt.shape[1:]} per step but observations have "
-                                   f"{obs.shape[1:]}", source=source, field=f["next_observations"])
-        implicit = 0
-        hidden = None
-        if nxt is not None and N > 1 and np.count_nonzero(term | tout) * 16 >= N:
-            # many short episodes: one vectorised pass finds unflagged boundaries up front
-            hidden = _hidden_boundaries(obs, nxt, term | tout)
-        ext = {}
-        for name, arr in (extras or {}).items():
-            a = V.check_numeric(V.as_array(arr, source, name), source, name)
-            V.check_length(a, N, source, name, f["observations"])
-            ext[name] = a
-
-        flagged = term | tout  # ends the file itself marks (and its last row, below)
-        flagged = flagged.copy()
-        flagged[-1] = True
-        if not (term | tout).any():
-            raise DatasetError(f"no episode ever ends: '{f['terminals']}' and '{f['timeouts']}' "
-                               "are all False", source=source, field=f["timeouts"],
-                               fix="mark the last step of each episode (set timeouts[-1] = True "
-                               "if the data stops mid-episode)")
-        while True:
-            if hidden is not None and hidden.any():
-                # next_observations[j] != observations[j + 1] inside an "episode" is a boundary
-                # the file did not flag (known in some D4RL datasets): split there as a timeout
-                tout = tout.copy()
-                tout[:-1] |= hidden
-                implicit = int(hidden.sum())
-            ends = term | tout
-            end_idx = np.flatnonzero(ends)
-            stops = end_idx + 1
-            if stops[-1] != N:  # unfinished trailing episode
-                stops = np.append(stops, N)
-            starts = np.concatenate([[0], stops[:-1]])
-            ep_term = np.append(term[end_idx], False)[: len(stops)]
-            ep_trunc = np.append(tout[end_idx], False)[: len(stops)]
-            last = stops - 1
-            if nxt is None:  # no final observation logged: a placeholder, marked unknown
-                known = np.zeros(len(stops), dtype=bool)
-                final_obs = obs[last]
-            else:
-                known = ~_all_nan_rows(nxt, last, flagged)
-                final_obs = nxt[last]
-                if not known.all():
-                    final_obs = final_obs.copy()
-                    final_obs[~known] = obs[last[~known]]
-            lengths = stops - starts
-            offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-            # with next_observations still unchecked, the layout pass also checks continuity
-            check = nxt if (nxt is not None and hidden is None) else None
-            all_obs, continuous = _interleave_final(obs, final_obs, offsets, check)
-            if continuous:
-                break
-            hidden = _hidden_boundaries(obs, nxt, term | tout)
-        if nxt is not None:
-            own = term | tout  # rows whose next observation is not a copy of obs[j + 1] ...
-            own[-1] = True
-            own[last[~known]] = False  # (all NaN: the file says it does not know them)
-            # ... are the only ones whose finiteness is not implied by the observations check
-            V.check_finite_rows(nxt, np.flatnonzero(own), source, f["next_observations"])
-            if implicit:
-                warnings.warn(f"{source}: {implicit} step(s) have next_observations that differ "
-                              "from the following observation without a terminal/timeout flag; "
-                              "treating them as episode ends (timeouts)", stacklevel=2)
-
+        flat = V.check_flat(observations, actions, rewards, terminals, timeouts,
+                            next_observations, extras, discrete=discrete, source=source,
+                            fields=fields)
+        seg = split_episodes(flat.observations, flat.terminals, flat.timeouts,
+                             flat.next_observations, source=source, fields=flat.fields)
         meta = dict(metadata or {})
         if source is not None:
             meta.setdefault("source", str(source))
-        if implicit:
-            meta["implicit_episode_ends"] = implicit
+        if seg.implicit_ends:
+            warnings.warn(f"{source}: {seg.implicit_ends} step(s) have next_observations that "
+                          "differ from the following observation without a terminal/timeout "
+                          "flag; treating them as episode ends (timeouts)", stacklevel=2)
+            meta["implicit_episode_ends"] = seg.implicit_ends
         if action_space is None:
-            action_space = (Space.discrete_space(int(act.max()) + 1) if discrete
-                            else Space.unbounded(act.shape[1:], str(act.dtype)))
+            action_space = Space.infer(flat.actions, flat.discrete)
         if observation_space is None:
-            observation_space = Space.unbounded(obs.shape[1:], str(obs.dtype))
-        token = _VALIDATED.set(True)  # values were checked above, under the file's names
-        try:
-            return cls(all_obs, act, rew, offsets, ep_term, ep_trunc, observation_space,
-                       action_space, ext, meta, known)
-        finally:
-            _VALIDATED.reset(token)
+            observation_space = Space.infer(flat.observations, discrete=False)
+        with _values_checked():  # under the file's own names, above
+            return cls(seg.observations, flat.actions, flat.rewards, seg.offsets, seg.terminated,
+                       seg.truncated, observation_space, action_space, flat.extras, meta,
+                       seg.final_observation_known)
 
     @classmethod
     def from_episodes(cls, episodes: Sequence[Episode | Mapping[str, Any]], *,
@@ -501,10 +262,9 @@ class EpisodeDataset:
         elif act.ndim == 1:
             act = act[:, None]
         if action_space is None:
-            action_space = (Space.discrete_space(int(act.max()) + 1) if discrete
-                            else Space.unbounded(act.shape[1:], str(act.dtype)))
+            action_space = Space.infer(act, discrete)
         if observation_space is None:
-            observation_space = Space.unbounded(obs.shape[1:], str(obs.dtype))
+            observation_space = Space.infer(obs, discrete=False)
         return cls(obs, act, rew, np.concatenate([[0], np.cumsum(lengths)]),
                    np.array([bool(e["terminated"]) for e in eps]),
                    np.array([bool(e["truncated"]) for e in eps]),
@@ -711,14 +471,11 @@ class EpisodeDataset:
             known: (E,) bool; ``False`` marks an episode whose final observation slot is
                 a placeholder (readers use it to restore what a written file recorded).
         """
-        token = _VALIDATED.set(True)  # the arrays themselves are unchanged
-        try:
+        with _values_checked():  # the arrays themselves are unchanged
             return EpisodeDataset(self.observations, self.actions, self.rewards, self.offsets,
                                   self.terminated, self.truncated, self.observation_space,
                                   self.action_space, self.extras, self.metadata,
                                   np.asarray(known, dtype=bool))
-        finally:
-            _VALIDATED.reset(token)
 
     # ------------------------------------------------------------------ export
     def save(self, path: Any, format: str | None = None) -> Any:
@@ -843,67 +600,3 @@ class EpisodeDataset:
 def _columns(prefix: str, arr: np.ndarray) -> dict[str, np.ndarray]:
     arr = arr.reshape(len(arr), -1)
     return {f"{prefix}_{i}": arr[:, i] for i in range(arr.shape[1])}
-
-
-def _hidden_boundaries(obs: np.ndarray, nxt: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """(N-1,) bool: step j is not flagged as an end, yet ``nxt[j] != obs[j + 1]``."""
-    n = len(obs)
-    cuts = np.flatnonzero(ends[:-1])
-    if len(cuts) * 16 < n:  # few flagged ends: compare each stretch between them wholesale
-        hidden = np.zeros(n - 1, dtype=bool)
-        starts = np.concatenate([[0], cuts + 1])
-        stops = np.concatenate([cuts, [n - 1]])
-        for s, e in zip(starts, stops):  # rows s..e-1 must continue into the next row
-            if e > s and not (nxt[s:e] == obs[s + 1:e + 1]).all():
-                hidden[s:e] = _rows_differ(nxt[s:e], obs[s + 1:e + 1])
-        return hidden
-    return ~ends[:-1] & _rows_differ(nxt[:-1], obs[1:])
-
-
-def _all_nan_rows(nxt: np.ndarray, rows: np.ndarray, flagged: np.ndarray) -> np.ndarray:
-    """(len(rows),) bool: ``nxt[rows[i]]`` is entirely NaN and the file flags that row as an
-    episode end (an unflagged NaN row is an error reported by the finiteness check)."""
-    if nxt.dtype.kind != "f":
-        return np.zeros(len(rows), dtype=bool)
-    vals = nxt[rows].reshape(len(rows), -1)
-    return np.isnan(vals).all(axis=1) & flagged[rows]
-
-
-def _rows_differ(a: np.ndarray, b: np.ndarray, chunk: int = 1 << 16) -> np.ndarray:
-    """(N,) bool: row i of ``a`` differs from row i of ``b`` (chunked to stay in cache)."""
-    n = len(a)
-    a2, b2 = a.reshape(n, -1), b.reshape(n, -1)
-    out = np.empty(n, dtype=bool)
-    for s in range(0, n, chunk):
-        np.any(a2[s:s + chunk] != b2[s:s + chunk], axis=1, out=out[s:s + chunk])
-    return out
-
-
-def _interleave_final(obs: np.ndarray, final_obs: np.ndarray, offsets: np.ndarray,
-                      nxt: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
-    """(N, ...) per-step observations + (E, ...) final ones -> (N + E, ...) episode-major.
-
-    With ``nxt`` (next observations aligned with ``obs``), also report whether
-    ``nxt[j] == obs[j + 1]`` for every step that is not its episode's last; the check runs
-    on each freshly copied, cache-warm block, so it costs no extra pass over ``obs``.
-    """
-    N, E = len(obs), len(final_obs)
-    out = np.empty((N + E, *obs.shape[1:]), dtype=np.result_type(obs.dtype, final_obs.dtype))
-    continuous = True
-    if E * 16 < N:  # long episodes: block copies beat fancy indexing
-        for k in range(E):
-            s, e = offsets[k], offsets[k + 1]
-            block = out[s + k:e + k]
-            block[...] = obs[s:e]
-            out[e + k] = final_obs[k]
-            if nxt is not None and continuous and not (block[1:] == nxt[s:e - 1]).all():
-                continuous = False
-        return out, continuous
-    ep = np.repeat(np.arange(E), np.diff(offsets))
-    out[np.arange(N) + ep] = obs
-    out[offsets[1:] + np.arange(E)] = final_obs
-    if nxt is not None:
-        inner = np.ones(N, dtype=bool)
-        inner[offsets[1:] - 1] = False
-        continuous = not (inner[:-1] & _rows_differ(nxt[:-1], obs[1:])).any()
-    return out, continuous

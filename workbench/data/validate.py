@@ -3,16 +3,23 @@
 Readers call these on the raw arrays of a file *before* building an
 :class:`~workbench.data.dataset.EpisodeDataset`, so that a problem is reported
 with the file's own field names (``terminals``, ``episode_3/actions``, ...)
-and a fix.  All functions raise :class:`~workbench.errors.DatasetError`.
+and a fix; :func:`check_dataset` is the structural check every ``EpisodeDataset``
+runs on itself when it is built.  All functions raise
+:class:`~workbench.errors.DatasetError`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import DatasetError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .dataset import EpisodeDataset
 
 __all__ = [
     "as_array",
@@ -24,6 +31,10 @@ __all__ = [
     "as_actions",
     "check_exclusive_flags",
     "check_not_empty",
+    "check_dataset",
+    "check_flat",
+    "FlatArrays",
+    "FLAT_FIELDS",
 ]
 
 
@@ -174,3 +185,175 @@ def check_exclusive_flags(terminals: np.ndarray, timeouts: np.ndarray, source: o
                            f"step(s), first at row {first}", source=source, field=fields[1],
                            fix="an episode ends either by termination (MDP terminal state) or by "
                            "a time limit; clear the timeout flag where the episode terminated")
+
+
+def check_dataset(ds: EpisodeDataset, finite: bool = True) -> None:
+    """The structure and values of a dataset's arrays (its own field names in messages).
+
+    Episode offsets start at 0 and every episode has a step; ``actions`` and ``rewards``
+    have ``N`` rows, ``observations`` ``N + E``, the per-episode flags ``E``; no episode
+    both terminates and truncates, and only the last may be unfinished; observations,
+    actions and rewards are numeric (and finite, with ``finite``: readers that checked
+    the values under the file's own names skip it); rewards are (N,); observations are
+    vectors; discrete actions are (N,) integers inside the action space, continuous
+    ones (N, act_dim); every extra has ``N`` rows.
+
+    Args:
+        ds: the dataset, with ``offsets`` (int64), flags and ``final_observation_known``
+            (bool) already converted to arrays.
+        finite: also reject NaN/Inf in observations, actions and rewards.
+
+    Raises:
+        DatasetError: the first problem found, naming the field.
+    """
+    src = ds.metadata.get("source", "<dataset>")
+    offsets = ds.offsets
+    E = len(offsets) - 1
+    if E < 1:
+        raise DatasetError("has no episodes", source=src, field="episodes",
+                           fix="check the file was written completely, or collect data first")
+    check_length(np.asarray(ds.final_observation_known), E, src, "final_observation_known",
+                 "episodes")
+    N = int(offsets[-1])
+    check_not_empty(N, src, "actions")
+    if offsets[0] != 0 or np.any(np.diff(offsets) < 1):
+        raise DatasetError("episode offsets must start at 0 and every episode needs at least "
+                           "one step", source=src, field="offsets")
+    check_length(ds.actions, N, src, "actions", "offsets[-1]")
+    check_length(ds.rewards, N, src, "rewards", "actions")
+    check_length(ds.observations, N + E, src, "observations", "actions + episodes")
+    check_length(ds.terminated, E, src, "terminated", "episodes")
+    check_length(ds.truncated, E, src, "truncated", "episodes")
+    check_exclusive_flags(ds.terminated, ds.truncated, src, ("terminated", "truncated"))
+    unfinished = ~(ds.terminated | ds.truncated)
+    if unfinished[:-1].any():
+        k = int(np.flatnonzero(unfinished[:-1])[0])
+        raise DatasetError(f"episode {k} never ends (neither terminated nor truncated) but "
+                           "is followed by another episode", source=src, field="terminated",
+                           fix="mark the last step of every episode as terminal or timeout")
+    for name, arr in (("observations", ds.observations), ("actions", ds.actions),
+                      ("rewards", ds.rewards)):
+        check_numeric(arr, src, name)
+        if finite:
+            check_finite(arr, src, name)
+    if ds.rewards.ndim != 1:
+        raise DatasetError(f"has shape {ds.rewards.shape}, expected (N,)", source=src,
+                           field="rewards", fix="store one scalar reward per step")
+    if ds.observations.ndim != 2:
+        as_observations(ds.observations, src, "observations")
+    actions, space = ds.actions, ds.action_space
+    if space.discrete:
+        if actions.ndim != 1 or actions.dtype.kind not in "iu":
+            raise DatasetError("discrete actions must be a 1-D integer array", source=src,
+                               field="actions")
+        if actions.max() >= (space.n or 0) or actions.min() < 0:
+            raise DatasetError(f"holds action {int(actions.max())} outside the discrete "
+                               f"space of {space.n} actions", source=src,
+                               field="actions", fix="fix the actions or the action space")
+    elif actions.ndim != 2:
+        raise DatasetError(f"continuous actions must be (N, act_dim), got "
+                           f"{actions.shape}", source=src, field="actions")
+    for name, arr in ds.extras.items():
+        check_length(np.asarray(arr), N, src, f"extras/{name}", "actions")
+
+
+#: The D4RL names of the flat per-step arrays (a file's own names replace them in messages).
+FLAT_FIELDS: Mapping[str, str] = {
+    "observations": "observations", "actions": "actions", "rewards": "rewards",
+    "terminals": "terminals", "timeouts": "timeouts", "next_observations": "next_observations"}
+
+
+@dataclass(frozen=True)
+class FlatArrays:
+    """D4RL-style per-step arrays after :func:`check_flat` (``N`` rows each).
+
+    Attributes:
+        observations: (N, obs_dim), finite.
+        actions: (N,) int64 (discrete) or (N, act_dim) float (continuous), finite.
+        discrete: the action kind.
+        rewards: (N,) float, finite.
+        terminals, timeouts: (N,) bool, never both set on one step.
+        next_observations: (N, obs_dim) or ``None``; *not* checked for NaN/Inf yet
+            (:func:`~workbench.data.segment.split_episodes` does, where it matters).
+        extras: per-step numeric arrays, each (N, ...).
+        fields: the file's names for the arrays (:data:`FLAT_FIELDS` keys).
+    """
+
+    observations: np.ndarray
+    actions: np.ndarray
+    discrete: bool
+    rewards: np.ndarray
+    terminals: np.ndarray
+    timeouts: np.ndarray
+    next_observations: np.ndarray | None
+    extras: dict[str, np.ndarray]
+    fields: Mapping[str, str]
+
+
+def check_flat(observations: Any, actions: Any, rewards: Any, terminals: Any,
+               timeouts: Any | None = None, next_observations: Any | None = None,
+               extras: Mapping[str, Any] | None = None, *, discrete: bool | None = None,
+               source: object = None, fields: Mapping[str, str] | None = None) -> FlatArrays:
+    """Check and normalise D4RL-style flat per-step arrays, naming the file's fields.
+
+    Args:
+        observations: (N, obs_dim) or (N,) observation before each step.
+        actions: (N,) integer (discrete) or (N, act_dim) float (continuous).
+        rewards: (N,) or (N, 1).
+        terminals, timeouts: (N,) flags (bool, or 0/1 numbers); ``timeouts=None`` means
+            no step is a timeout.
+        next_observations: (N, obs_dim) or ``None``.
+        extras: per-step arrays, each (N, ...).
+        discrete: force the action kind; inferred from the dtype when ``None``.
+        source: file name used in error messages.
+        fields: the file's own names for the arrays (keys of :data:`FLAT_FIELDS`).
+
+    Returns:
+        the normalised :class:`FlatArrays` (integer rewards become float32).
+
+    Raises:
+        DatasetError: empty data, mismatched lengths, NaN/Inf, wrong dtypes or shapes,
+            both flags set on a step.
+    """
+    f = {**FLAT_FIELDS, **(fields or {})}
+    obs = as_observations(as_array(observations, source, f["observations"]), source,
+                          f["observations"])
+    N = len(obs)
+    check_not_empty(N, source, f["observations"])
+    act, discrete = as_actions(as_array(actions, source, f["actions"]), source, f["actions"],
+                               discrete)
+    check_length(act, N, source, f["actions"], f["observations"])
+    rew = check_numeric(as_array(rewards, source, f["rewards"]), source, f["rewards"])
+    if rew.ndim == 2 and rew.shape[1] == 1:
+        rew = rew[:, 0]
+    if rew.ndim != 1:
+        raise DatasetError(f"has shape {rew.shape}, expected (N,)", source=source,
+                           field=f["rewards"], fix="store one scalar reward per step")
+    check_length(rew, N, source, f["rewards"], f["observations"])
+    check_finite(rew, source, f["rewards"])
+    if rew.dtype.kind != "f":
+        rew = rew.astype(np.float32)
+    term = as_flags(as_array(terminals, source, f["terminals"]), source, f["terminals"])
+    check_length(term, N, source, f["terminals"], f["observations"])
+    if timeouts is None:
+        tout = np.zeros(N, dtype=bool)
+    else:
+        tout = as_flags(as_array(timeouts, source, f["timeouts"]), source, f["timeouts"])
+        check_length(tout, N, source, f["timeouts"], f["observations"])
+    check_exclusive_flags(term, tout, source, (f["terminals"], f["timeouts"]))
+    nxt = None
+    if next_observations is not None:
+        # finiteness is checked later, only where next_observations is not a copy of the
+        # (already checked) following observation
+        nxt = as_observations(as_array(next_observations, source, f["next_observations"]),
+                              source, f["next_observations"], finite=False)
+        check_length(nxt, N, source, f["next_observations"], f["observations"])
+        if nxt.shape[1:] != obs.shape[1:]:
+            raise DatasetError(f"has shape {nxt.shape[1:]} per step but observations have "
+                               f"{obs.shape[1:]}", source=source, field=f["next_observations"])
+    ext = {}
+    for name, arr in (extras or {}).items():
+        a = check_numeric(as_array(arr, source, name), source, name)
+        check_length(a, N, source, name, f["observations"])
+        ext[name] = a
+    return FlatArrays(obs, act, discrete, rew, term, tout, nxt, ext, f)

@@ -10,13 +10,13 @@ import pandas as pd
 import panel as pn
 import param
 
+from ..data.collect import SCHEMES
 from ..errors import WorkbenchError
 from . import _frames, plots
 from .state import FAILED, WorkbenchState, files_under, in_worker, resolve_under_roots, say
 
 __all__ = ["DatasetsPanel", "SCHEMES"]
 
-SCHEMES = ("random", "expert", "noisy", "mixed", "replay")
 
 def _collect_with_progress(sink: Any, **kwargs: Any) -> Any:
     """``collect`` reporting its steps to ``sink(desc, n_done, total)`` (no tqdm bar)."""

@@ -20,19 +20,18 @@ from ..dataset import EpisodeDataset
 
 __all__ = ["load_dataset", "save_dataset", "detect_format", "FORMATS", "WRITE_FORMATS"]
 
-#: format name -> reader module (relative to this package)
-FORMATS = ("minari", "d4rl", "d3rlpy", "npz", "parquet", "csv")
-WRITE_FORMATS = ("minari", "d4rl", "npz", "parquet")
-_SUFFIX = {".hdf5": "hdf5", ".h5": "hdf5", ".npz": "npz", ".parquet": "parquet", ".pq": "parquet",
-           ".csv": "csv"}
-_MAGIC = {b"\x89HDF\r\n\x1a\n": "hdf5", b"PK\x03\x04": "npz", b"PAR1": "parquet"}
-
-
+#: format name -> (module of this package, function) that reads / writes it
 _READERS = {"minari": ("minari", "read"), "d4rl": ("d4rl", "read"), "d3rlpy": ("d3rlpy_io", "read"),
             "npz": ("npz", "read"), "parquet": ("tabular", "read_parquet"),
             "csv": ("tabular", "read_csv")}
 _WRITERS = {"minari": ("minari", "write"), "d4rl": ("d4rl", "write"), "npz": ("npz", "write"),
             "parquet": ("tabular", "write_parquet")}
+#: The formats :func:`load_dataset` reads, and those :func:`save_dataset` writes.
+FORMATS = tuple(_READERS)
+WRITE_FORMATS = tuple(_WRITERS)
+_SUFFIX = {".hdf5": "hdf5", ".h5": "hdf5", ".npz": "npz", ".parquet": "parquet", ".pq": "parquet",
+           ".csv": "csv"}
+_MAGIC = {b"\x89HDF\r\n\x1a\n": "hdf5", b"PK\x03\x04": "npz", b"PAR1": "parquet"}
 
 
 def _load(table: dict, fmt: str):
