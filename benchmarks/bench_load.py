@@ -1,7 +1,8 @@
 """Loading a 1M-transition D4RL file: ``wb.load_dataset`` against reading its arrays with h5py.
 
 Target: the full load (validation, episode split, T+1 observation layout) within 2x the time
-of h5py alone. Both are measured side by side in this run; best of several repeats (best of each, interleaved).
+of h5py alone. Both are measured side by side in this run; best of several repeats (best
+of each, interleaved).
 
     .venv/bin/python benchmarks/bench_load.py [--n 1000000]
 """

@@ -82,7 +82,8 @@ TIMER_JS = """([sel, text]) => {
   const shown = () => {
     const el = deep(document);
     if (!el || !el.checkVisibility() || el.getBoundingClientRect().height === 0) return false;
-    return !text || (el.shadowRoot || el).textContent.includes(text) || el.textContent.includes(text);
+    return !text || (el.shadowRoot || el).textContent.includes(text)
+                 || el.textContent.includes(text);
   };
   window.__wb_click = new Promise((resolve) => {
     document.addEventListener('click', (ev) => {
@@ -218,7 +219,8 @@ def main() -> int:
     ok = True
     print(f"bench_ui: 4 DQN jobs ({args.executor} executor, nice {args.nice}"
           f"{', across-seeds view' if args.across_seeds else ''}) logging every "
-          f"{args.log_every} updates, {len(os.sched_getaffinity(0))} CPU cores, {args.seconds:.0f} s window, "
+          f"{args.log_every} updates, {len(os.sched_getaffinity(0))} CPU cores, "
+          f"{args.seconds:.0f} s window, "
           f"GIL switch interval {sys.getswitchinterval() * 1000:g} ms")
     if lat:
         p50, p95, mx = _pct(lat, 0.5), _pct(lat, 0.95), max(lat)

@@ -21,7 +21,8 @@ def flat_arrays(n: int = 60, discrete: bool = True, seed: int = 0, obs_dim: int 
     tout = np.zeros(n, bool)
     for i, kind in ends.items():
         (term if kind == "terminal" else tout)[i] = True
-    acts = rng.integers(0, 3, n) if discrete else rng.uniform(-1, 1, (n, act_dim)).astype(np.float32)
+    acts = (rng.integers(0, 3, n) if discrete
+            else rng.uniform(-1, 1, (n, act_dim)).astype(np.float32))
     return {"observations": obs[:-1], "next_observations": obs[1:].copy(), "actions": acts,
             "rewards": rng.normal(size=n).astype(np.float32), "terminals": term, "timeouts": tout}
 

@@ -15,12 +15,25 @@ from importlib import import_module
 from typing import Any
 
 from .data import Episode, EpisodeDataset, Space, load_dataset, save_dataset
-from .data.catalog import (build_family, catalog_agent, catalog_frame, catalog_names,
-                           load_catalog, reference_returns)
+from .data.catalog import (
+    build_family,
+    catalog_agent,
+    catalog_frame,
+    catalog_names,
+    load_catalog,
+    reference_returns,
+)
 from .data.collect import collect
 from .diagnostics import DiagnosticsReport, diagnose, diagnose_many, lsaco, saco, tq
-from .errors import (CollectionError, ConfigError, DatasetError, DiagnosticsError, OPEError,
-                     TrainingError, WorkbenchError)
+from .errors import (
+    CollectionError,
+    ConfigError,
+    DatasetError,
+    DiagnosticsError,
+    OPEError,
+    TrainingError,
+    WorkbenchError,
+)
 from .ope import evaluate_ope, ope_selection_metrics
 
 __version__ = "0.1.0"

@@ -21,8 +21,8 @@ def _import_quietly():
         return sys.modules["d3rlpy"]
     with contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import gym  # noqa: F401  (prints the banner we swallow)
         import d3rlpy as _d3rlpy
+        import gym  # noqa: F401  (prints the banner we swallow)
     return _d3rlpy
 
 

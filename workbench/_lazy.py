@@ -16,7 +16,9 @@ def is_d3rlpy_algo(obj: Any) -> bool:
     """
     if "d3rlpy" not in sys.modules:
         return False
-    from ._d3rlpy import d3rlpy  # noqa: F401  (quiet)
+    from ._d3rlpy import d3rlpy  # noqa: F401  (quiet: before any other d3rlpy import)
+
+    # isort: split
     from d3rlpy.base import LearnableBase
 
     return isinstance(obj, LearnableBase)

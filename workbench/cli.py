@@ -1,4 +1,5 @@
-"""Command line: ``workbench serve | catalog | collect | info | convert | diagnose | train | runs | resume | ope``.
+"""Command line: ``workbench serve | catalog | collect | info | convert | diagnose | train |
+runs | resume | ope``.
 
 Run ``workbench <command> --help`` for the options of each command.
 """

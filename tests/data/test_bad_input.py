@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import workbench as wb
-from workbench import DatasetError, WorkbenchError
 from _factory import flat_arrays, make_dataset
+from workbench import DatasetError, WorkbenchError
 
 
 def write_d4rl(path, arrays):
@@ -213,7 +213,8 @@ def _valid_file(fmt: str, tmp_path_factory) -> tuple[bytes, wb.EpisodeDataset]:
 
 
 @pytest.mark.parametrize("fmt", ["d4rl", "npz", "parquet", "minari"])
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_random_corruption_gives_correct_dataset_or_dataset_error(fmt, data, tmp_path_factory):
     raw, original = _valid_file(fmt, tmp_path_factory)

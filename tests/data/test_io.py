@@ -1,14 +1,13 @@
 """Readers and writers: lossless round trips, format detection, real Minari/d3rlpy files."""
 
-import os
 
 import h5py
 import numpy as np
 import pytest
 
 import workbench as wb
-from workbench.data.io import detect_format
 from _factory import flat_arrays, make_dataset
+from workbench.data.io import detect_format
 
 FORMATS = [("npz", "ds.npz"), ("d4rl", "ds.hdf5"), ("minari", "ds_minari"),
            ("parquet", "ds.parquet")]

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 
 import workbench.diagnostics as D
-from workbench.errors import DiagnosticsError
-
 from conftest import episodes_dataset, random_continuous
+from workbench.errors import DiagnosticsError
 
 
 def test_state_sample_is_seeded_sorted_and_flat():

@@ -12,10 +12,9 @@ import pandas as pd
 import pytest
 
 import workbench.diagnostics as D
+from conftest import episodes_dataset, random_continuous
 from workbench.diagnostics import cli
 from workbench.errors import DiagnosticsError, WorkbenchError
-
-from conftest import episodes_dataset, random_continuous
 
 
 def test_diagnose_with_reference_hand_computed(hand_dataset, hand_reference):

@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 
 import workbench.diagnostics as D
-from workbench.errors import DiagnosticsError, WorkbenchError
-
 from conftest import episodes_dataset
+from workbench.errors import DiagnosticsError, WorkbenchError
 
 
 @pytest.fixture

@@ -9,8 +9,12 @@ import pytest
 
 from ope_helpers import naive_estimates
 from workbench.errors import ConfigError, OPEError, WorkbenchError
-from workbench.ope.estimators import (EpisodeEstimators, bootstrap_counts, percentile_interval,
-                                      weight_diagnostics)
+from workbench.ope.estimators import (
+    EpisodeEstimators,
+    bootstrap_counts,
+    percentile_interval,
+    weight_diagnostics,
+)
 
 # Two episodes, gamma = 0.5:
 #   A: rewards [1, 2], ratios [2, 0.5] -> w = [2, 1], W = 1, G = 1 + 0.5*2 = 2

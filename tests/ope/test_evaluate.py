@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ope_helpers import PB, PE, TablePolicy, chain_env_factory, exact_q, q_table_fn, sample_chain
+from ope_helpers import PB, PE, TablePolicy, chain_env_factory, exact_q, sample_chain
 from workbench.data.dataset import EpisodeDataset, Space
 from workbench.errors import ConfigError, OPEError, WorkbenchError
 from workbench.ope import evaluate_ope, make_policy

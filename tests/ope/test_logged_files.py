@@ -16,8 +16,12 @@ import numpy as np
 import pytest
 
 import workbench as wb
-from workbench.ope import (LOGGED_BEHAVIOR_KEYS, BehaviorEstimatedWarning, behavior_log_prob,
-                           logged_behavior_log_prob)
+from workbench.ope import (
+    LOGGED_BEHAVIOR_KEYS,
+    BehaviorEstimatedWarning,
+    behavior_log_prob,
+    logged_behavior_log_prob,
+)
 
 GAMMA = 0.97
 

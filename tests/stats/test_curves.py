@@ -7,8 +7,14 @@ import pandas as pd
 import pytest
 
 from workbench.errors import ConfigError
-from workbench.stats import (CURVE_COLUMNS, curves_across_seeds, iqm, mean, step_summary,
-                             stratified_bootstrap_ci)
+from workbench.stats import (
+    CURVE_COLUMNS,
+    curves_across_seeds,
+    iqm,
+    mean,
+    step_summary,
+    stratified_bootstrap_ci,
+)
 
 
 def _frame(seed: int = 0) -> pd.DataFrame:

@@ -3,8 +3,14 @@ import pytest
 import scipy.stats
 
 from workbench.errors import ConfigError
-from workbench.stats import (aggregate, iqm, mean, performance_profile,
-                             probability_of_improvement, stratified_bootstrap_ci)
+from workbench.stats import (
+    aggregate,
+    iqm,
+    mean,
+    performance_profile,
+    probability_of_improvement,
+    stratified_bootstrap_ci,
+)
 
 
 def test_iqm_matches_scipy_trim_mean():

@@ -115,7 +115,6 @@ def test_job_table_alone_shows_progress_seeds_and_cancels():
 
 def test_training_form_alone_reads_its_fields():
     from _factory import flat_arrays
-
     from workbench.data.dataset import EpisodeDataset
     from workbench.ui.training_form import TrainingForm
 

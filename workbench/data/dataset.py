@@ -147,7 +147,8 @@ class EpisodeDataset:
     action_space: Space
     extras: Mapping[str, np.ndarray] = field(default_factory=dict)
     metadata: Mapping[str, Any] = field(default_factory=dict)
-    final_observation_known: np.ndarray | None = None
+    #: (E,) bool after construction (``None`` given: every final observation known)
+    final_observation_known: np.ndarray = None  # type: ignore[assignment]
 
     # ------------------------------------------------------------------ construction
     def __post_init__(self) -> None:
@@ -390,11 +391,11 @@ class EpisodeDataset:
                     self.terminated, self.truncated):
             a = np.ascontiguousarray(arr)
             h.update(f"{a.dtype.str}{a.shape}".encode())
-            h.update(memoryview(a).cast("B"))
+            h.update(a.data.cast("B"))
         for name in sorted(self.extras):
             a = np.ascontiguousarray(self.extras[name])
             h.update(f"{name}{a.dtype.str}{a.shape}".encode())
-            h.update(memoryview(a).cast("B"))
+            h.update(a.data.cast("B"))
         h.update(json.dumps([self.observation_space.to_json(), self.action_space.to_json()],
                             sort_keys=True).encode())
         if not self.final_observation_known.all():  # (datasets without gaps keep their hash)
@@ -436,8 +437,10 @@ class EpisodeDataset:
             raise DatasetError("nothing to concatenate", fix="pass at least one dataset")
         first = datasets[0]
         for d in datasets[1:]:
-            if d.action_space != first.action_space or d.observation_shape != first.observation_shape:
-                raise DatasetError(f"cannot concatenate '{d.name}' with '{first.name}': spaces differ",
+            if (d.action_space != first.action_space
+                    or d.observation_shape != first.observation_shape):
+                raise DatasetError(f"cannot concatenate '{d.name}' with '{first.name}': spaces "
+                                   "differ",
                                    fix="concatenate datasets of the same environment")
         for d in datasets[:-1]:
             if not d.finished[-1]:
@@ -535,8 +538,9 @@ class EpisodeDataset:
         step (save with :meth:`save` for lossless round trips).  In both cases d3rlpy's
         transitions are this dataset's :attr:`td_mask` steps, in order.
         """
-        from .._d3rlpy import d3rlpy
+        from .._d3rlpy import d3rlpy  # quiet: before any other d3rlpy import
 
+        # isort: split
         from d3rlpy.dataset import Episode as D3Episode
         from d3rlpy.dataset import InfiniteBuffer, ReplayBuffer
 
@@ -556,7 +560,7 @@ class EpisodeDataset:
                                      np.concatenate([r, np.zeros_like(r[:1])]), False))
         space = (d3rlpy.ActionSpace.DISCRETE if self.is_discrete
                  else d3rlpy.ActionSpace.CONTINUOUS)
-        size = int(self.action_space.n) if self.is_discrete else int(self.actions.shape[1])
+        size = int(self.action_space.n or 0) if self.is_discrete else int(self.actions.shape[1])
         return ReplayBuffer(InfiniteBuffer(), episodes=eps, action_space=space, action_size=size)
 
     # ------------------------------------------------------------------ display

@@ -129,6 +129,7 @@ def split_episodes(observations: np.ndarray, terminals: np.ndarray, timeouts: np
         all_obs, continuous = _interleave_final(obs, final_obs, offsets, check)
         if continuous:
             break
+        assert nxt is not None  # (continuity is only ever checked against next observations)
         hidden = _hidden_boundaries(obs, nxt, term | tout)
     if nxt is not None:
         own = term | tout  # rows whose next observation is not a copy of obs[j + 1] ...

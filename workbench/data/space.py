@@ -73,7 +73,7 @@ class Space:
             if int(space.start) != 0:
                 raise DatasetError(f"Discrete space with start={space.start} is not supported",
                                    fix="use actions numbered from 0")
-            return cls.discrete_space(int(space.n))
+            return cls.discrete_space(int(space.n or 0))
         if isinstance(space, gym.spaces.Box):
             return cls.box(space.low, space.high, str(space.dtype))
         raise DatasetError(f"unsupported space {space!r}",
@@ -84,8 +84,10 @@ class Space:
 
         if self.discrete:
             return gym.spaces.Discrete(int(self.n or 0))
-        return gym.spaces.Box(self.low.astype(self.dtype), self.high.astype(self.dtype),
-                              dtype=np.dtype(self.dtype))
+        low = np.asarray(self.low, dtype=np.float64)
+        high = np.asarray(self.high, dtype=np.float64)
+        return gym.spaces.Box(low.astype(self.dtype), high.astype(self.dtype),
+                              dtype=np.dtype(self.dtype))  # type: ignore[arg-type]
 
     def to_json(self) -> dict[str, Any]:
         """Minari's serialisation (``minari.serialization.serialize_space``, as a dict)."""
@@ -104,7 +106,10 @@ class Space:
             except json.JSONDecodeError as exc:
                 raise DatasetError(f"is not valid JSON ({exc})", source=source, field=field,
                                    fix="rewrite the metadata") from None
-        kind = data.get("type") if isinstance(data, Mapping) else None
+        if not isinstance(data, Mapping):
+            raise DatasetError(f"is not a serialised space (got {type(data).__name__})",
+                               source=source, field=field, fix="rewrite the metadata")
+        kind = data.get("type")
         try:
             if kind == "Discrete":
                 if int(data.get("start", 0)) != 0:

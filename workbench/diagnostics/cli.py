@@ -72,7 +72,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Stand-alone entry point: the same as ``workbench diagnose ...`` (errors as one line, exit 2)."""
+    """Stand-alone entry point: the same as ``workbench diagnose ...`` (errors as one line,
+    exit 2)."""
     from ..cli import main as workbench_main
 
     return workbench_main(["diagnose", *(sys.argv[1:] if argv is None else argv)])

@@ -170,13 +170,13 @@ def check_compatible(ds: EpisodeDataset, reference: EpisodeDataset) -> None:
             f"'{ds.name}' has {ds.action_shape}; compare datasets of the same environment")
 
 
-def resolve_mode(ds: EpisodeDataset, mode: str) -> str:
+def resolve_mode(ds: EpisodeDataset, mode: str) -> Mode:
     """``"auto"`` -> ``"exact"`` when observations and actions are discrete, else ``"binned"``."""
     if mode not in ("auto", "binned", "exact"):
         raise DiagnosticsError(f"mode must be 'auto', 'binned' or 'exact', got {mode!r}")
     if mode == "auto":
         return "exact" if (ds.observation_space.discrete and ds.is_discrete) else "binned"
-    return mode
+    return "exact" if mode == "exact" else "binned"
 
 
 # ------------------------------------------------------------------------------ data access
@@ -206,7 +206,7 @@ def _outside_rows(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray |
     if (mn >= lo).all() and (mx <= hi).all():
         return None
     x64 = x.astype(np.float64, copy=False)
-    return ((x64 < lo) | (x64 > hi)).any(axis=1)
+    return np.asarray(((x64 < lo) | (x64 > hi)).any(axis=1))
 
 
 # ------------------------------------------------------------------------------ counting
@@ -261,6 +261,7 @@ def _binned_counts(ds: EpisodeDataset, limits: Limits, bins: int,
         a_binner, Wa = None, 1
     else:
         a = ds.actions.reshape(N, -1)
+        assert limits.act_low is not None and limits.act_high is not None  # continuous
         a_binner = K.Binner(K.BinSpec(limits.act_low, limits.act_high, bins), a.dtype)
         Wa = len(a_binner.word_radices)
     # one (N, Ws + Wa) array, so the sort's verification gathers each row once
@@ -292,7 +293,6 @@ def _binned_counts(ds: EpisodeDataset, limits: Limits, bins: int,
     s_out, (a_radix, u_a, a_out) = _run_parallel(states, actions)
     u_s, u_sa = K.count_states_pairs(words, Ws, a_radix, state_hash=s_hash,
                                      action_hash=a_hash)
-    del words, s_hash, a_hash
     outside = _or_rows(s_out, a_out)
     return CoverageCounts(N, u_sa, u_s, u_a, int(outside.sum()) if outside is not None else 0,
                           "binned", bins, limits)
@@ -370,7 +370,7 @@ def coverage_counts(ds: EpisodeDataset, limits: Limits | None = None, bins: int 
     if resolve_mode(ds, mode) == "exact":
         return _exact_counts(ds)
     own = limits is None
-    if own:
+    if limits is None:
         limits = Limits.of(ds)
     d = int(np.prod(ds.observation_shape))
     if len(limits.obs_low) != d or (not ds.is_discrete and (

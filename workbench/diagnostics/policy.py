@@ -87,7 +87,7 @@ def behavior_entropy(ds: EpisodeDataset, *, epochs: int = 5, batch_size: int = 2
     mu, sd = obs.mean(axis=0), obs.std(axis=0)
     obs = (obs - mu) / np.where(sd > 0, sd, 1.0)
     discrete = ds.is_discrete
-    n_out = int(ds.action_space.n) if discrete else int(np.prod(ds.action_shape))
+    n_out = int(ds.action_space.n or 0) if discrete else int(np.prod(ds.action_shape))
     acts = ds.actions[idx]
 
     threads = torch.get_num_threads()

@@ -329,7 +329,7 @@ def diagnose(ds: EpisodeDataset | str, reference: EpisodeDataset | str | bool | 
     m["random_return"], m["expert_return"], m["tq_source"] = None, None, tq_source
     if r_ret is not None:
         m["random_return"], m["expert_return"] = ret.check_references(r_ret, e_ret)
-        if m["finished_episodes"]:
+        if m["finished_episodes"] and e_ret is not None:
             m["tq"] = ret.tq(ds, r_ret, e_ret)
         else:
             notes.append("TQ not computed: no episode finished, so there is no episode return")

@@ -11,10 +11,20 @@ policies), :mod:`.behavior` (behaviour probabilities, cross-fitted BC), :mod:`.f
 :mod:`.ground_truth`, :mod:`.selection`, :mod:`.evaluate`, :mod:`.cli`.
 """
 
-from .behavior import (LOGGED_BEHAVIOR_KEYS, BehaviorEstimatedWarning, behavior_log_prob,
-                       fit_behavior_model, logged_behavior_log_prob)
-from .estimators import (ESTIMATORS, EpisodeEstimators, bootstrap_counts, percentile_interval,
-                         weight_diagnostics)
+from .behavior import (
+                       LOGGED_BEHAVIOR_KEYS,
+                       BehaviorEstimatedWarning,
+                       behavior_log_prob,
+                       fit_behavior_model,
+                       logged_behavior_log_prob,
+)
+from .estimators import (
+                       ESTIMATORS,
+                       EpisodeEstimators,
+                       bootstrap_counts,
+                       percentile_interval,
+                       weight_diagnostics,
+)
 from .evaluate import evaluate_ope
 from .fqe import FQEModel, fit_fqe
 from .ground_truth import rollout_returns, true_value

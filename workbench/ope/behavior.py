@@ -124,6 +124,7 @@ class BehaviorModel:
             lp = logp[np.arange(len(h)), np.asarray(actions, np.int64)]
             return np.maximum(lp, math.log(self.min_prob))
         d = h.shape[1] // 2
+        assert self.act_mean is not None and self.act_std is not None  # continuous model
         mu, log_std = h[:, :d], np.clip(h[:, d:], -5.0, 2.0)
         a = (np.asarray(actions, np.float64).reshape(len(h), -1) - self.act_mean) / self.act_std
         z = (a - mu) / np.exp(log_std)
@@ -156,7 +157,7 @@ def fit_behavior_model(obs: np.ndarray, actions: np.ndarray, *, discrete: bool,
     am = asd = None
     if discrete:
         Y = torch.as_tensor(np.asarray(actions, np.int64))
-        out_dim = int(n_actions)
+        out_dim = int(n_actions or 0)
     else:
         acts = np.asarray(actions, np.float64).reshape(len(obs), -1)
         am, asd = acts.mean(0), acts.std(0)
@@ -270,7 +271,7 @@ def behavior_log_prob(ds: EpisodeDataset, behavior: Any = None, *, n_folds: int 
     obs, acts = tr["observations"], tr["actions"]
     if hasattr(behavior, "action_probs") and ds.is_discrete:
         p = np.asarray(behavior.action_probs(obs), np.float64)
-        if p.shape != (N, int(ds.action_space.n)):
+        if p.shape != (N, int(ds.action_space.n or 0)):
             raise OPEError(f"behavior.action_probs returned shape {p.shape}, expected "
                            f"({N}, {ds.action_space.n})")
         with np.errstate(divide="ignore"):

@@ -265,12 +265,28 @@ class EpisodeEstimators:
         if name in ("dr", "wdr") and self.q_taken is None:
             raise OPEError(f"estimator {name!r} needs q_taken = Qhat(s_t, a_t)")
 
+    # the arrays an estimator needs, once _need() has checked they were given
+    @property
+    def _lw(self) -> np.ndarray:
+        assert self.log_w is not None
+        return self.log_w
+
+    @property
+    def _q(self) -> np.ndarray:
+        assert self.q_taken is not None
+        return self.q_taken
+
+    @property
+    def _v(self) -> np.ndarray:
+        assert self.v is not None
+        return self.v
+
     @property
     def w(self) -> np.ndarray:
         """(N,) cumulative weights ``w_{i,t}`` (may hold inf on overflow)."""
         if "w" not in self._cache:
             with np.errstate(over="ignore"):
-                self._cache["w"] = np.exp(self.log_w)
+                self._cache["w"] = np.exp(self._lw)
         return self._cache["w"]  # type: ignore[return-value]
 
     @property
@@ -286,7 +302,7 @@ class EpisodeEstimators:
     @property
     def log_W(self) -> np.ndarray:
         """(E,) log trajectory weights."""
-        return self.log_w[self.ends]
+        return self._lw[self.ends]
 
     def diagnostics(self) -> WeightDiagnostics:
         """ESS, max weight share, zero-weight fraction of the trajectory weights."""
@@ -304,7 +320,7 @@ class EpisodeEstimators:
         name = canonical_estimator(name)
         self._need(name)
         if name in ("fqe", "dm"):
-            return self.v[self.starts], None
+            return self._v[self.starts], None
         if name == "is":
             return np.exp(self.log_W) * self._G(), None
         if name == "wis":
@@ -317,7 +333,7 @@ class EpisodeEstimators:
         if name == "pdis":
             return np.add.reduceat(self.disc * self.w * self.rewards, self.starts), None
         if name == "dr":
-            terms = self.disc * (self.w * (self.rewards - self.q_taken) + self.w_prev * self.v)
+            terms = self.disc * (self.w * (self.rewards - self._q) + self.w_prev * self._v)
             return np.add.reduceat(terms, self.starts), None
         raise OPEError(f"{name!r} is not a per-episode estimator")
 
@@ -332,7 +348,7 @@ class EpisodeEstimators:
         if "m" not in self._cache:
             T = self.T
             m = np.full(T, -np.inf)
-            np.maximum.at(m, self.t, self.log_w)
+            np.maximum.at(m, self.t, self._lw)
             fro = np.full(T + 1, -np.inf)
             np.maximum.at(fro, self.lengths, self.log_W)
             fro = np.maximum.accumulate(fro)[:T]
@@ -344,7 +360,7 @@ class EpisodeEstimators:
         e^{-m_{t-1}} (e^0 at t = 0), (E,) frozen W_i e^{-m_t} is built where needed,
         plus m (T,) and m_prev (T,) with m_prev[0] = 0."""
         if "scaled" not in self._cache:
-            lw = self.log_w
+            lw = self._lw
             hi = lw.max()
             lo = np.min(lw, initial=np.inf, where=lw > -np.inf)
             if hi < 600 and lo > -600:
@@ -354,10 +370,10 @@ class EpisodeEstimators:
                 return self._cache["scaled"]  # type: ignore[return-value]
             m = self._time_scale()
             msafe = np.where(np.isfinite(m), m, 0.0)
-            ws = np.exp(self.log_w - msafe[self.t])
+            ws = np.exp(self._lw - msafe[self.t])
             mprev = np.concatenate([[0.0], msafe[:-1]])
-            lwp = np.empty_like(self.log_w)
-            lwp[1:] = self.log_w[:-1]
+            lwp = np.empty_like(self._lw)
+            lwp[1:] = self._lw[:-1]
             lwp[self.starts] = 0.0
             wps = np.exp(lwp - mprev[self.t])
             self._cache["scaled"] = (ws, wps, msafe, mprev)
@@ -394,8 +410,8 @@ class EpisodeEstimators:
                 num = np.bincount(self.t, weights=ws * self.rewards, minlength=T)
                 terms = num / D
             else:  # wdr
-                A = np.bincount(self.t, weights=ws * (self.rewards - self.q_taken), minlength=T)
-                Bv = np.bincount(self.t, weights=wps * self.v, minlength=T)
+                A = np.bincount(self.t, weights=ws * (self.rewards - self._q), minlength=T)
+                Bv = np.bincount(self.t, weights=wps * self._v, minlength=T)
                 Dprev = np.concatenate([[float(self.n)], D[:-1]])
                 terms = A / D + Bv / Dprev
         if not np.all(D > 0):
@@ -498,9 +514,9 @@ class EpisodeEstimators:
                 M[rows, cols] = ws[s:e] * self.rewards[s:e]
                 acc["N"] += Cb @ M
             if want_dr:
-                M[rows, cols] = ws[s:e] * (self.rewards[s:e] - self.q_taken[s:e])
+                M[rows, cols] = ws[s:e] * (self.rewards[s:e] - self._q[s:e])
                 acc["A"] += Cb @ M
-                M[rows, cols] = wps[s:e] * self.v[s:e]
+                M[rows, cols] = wps[s:e] * self._v[s:e]
                 acc["Bv"] += Cb @ M
         disc_t = self.gamma ** np.arange(T, dtype=np.float64)
         res = {}

@@ -11,10 +11,16 @@ import numpy as np
 import pandas as pd
 
 from ..data.dataset import EpisodeDataset
-from ..errors import ConfigError, OPEError
+from ..errors import ConfigError
 from .behavior import behavior_log_prob
-from .estimators import (IS_ESTIMATORS, MODEL_ESTIMATORS, EpisodeEstimators, canonical_estimator,
-                         check_gamma, percentile_interval)
+from .estimators import (
+    IS_ESTIMATORS,
+    MODEL_ESTIMATORS,
+    EpisodeEstimators,
+    canonical_estimator,
+    check_gamma,
+    percentile_interval,
+)
 from .fqe import QFunctionModel, fit_fqe, q_and_v
 from .policy import make_policy
 
@@ -134,7 +140,8 @@ def evaluate_ope(ds: EpisodeDataset | str, policies: Any,
         A tidy DataFrame, one row per (policy, estimator), columns as in :data:`COLUMNS`:
         ``estimate``/``ci_low``/``ci_high``; ``ci_method`` (how the interval was made, or
         why there is none); ``flag`` (why the estimate cannot be trusted, see
-        :func:`reliability_flag`; ``""`` when nothing is wrong); ``true_*`` (with ``env``); the weight
+        :func:`reliability_flag`; ``""`` when nothing is wrong); ``true_*`` (with ``env``);
+        the weight
         diagnostics ``ess``, ``ess_fraction``, ``max_weight_share``, ``zero_weight_fraction``
         (NaN for FQE); ``weight_clip`` (NaN: none), ``clipped`` (clipping was on and changed
         at least one weight), ``clipped_fraction``; ``policy_kind`` (how the policy was made

@@ -180,13 +180,15 @@ def fit_fqe(ds: EpisodeDataset, policy: EvaluationPolicy, gamma: float, *, seed:
     import torch
     from tqdm.auto import tqdm
 
-    from .._d3rlpy import d3rlpy
+    from .._d3rlpy import d3rlpy  # quiet: before any other d3rlpy import
     from ..data.collect import torch_threads
+
+    # isort: split
     from d3rlpy.dataset import TransitionMiniBatch
     from d3rlpy.models.encoders import VectorEncoderFactory
     from d3rlpy.ope import FQE, DiscreteFQE, FQEConfig
 
-    cfg = dict(_DEFAULTS)
+    cfg: dict[str, Any] = dict(_DEFAULTS)
     unknown = set(config or {}) - set(cfg)
     if unknown:
         raise ConfigError(f"unknown FQE setting(s) {sorted(unknown)}; known: {sorted(cfg)}")
@@ -230,7 +232,7 @@ def fit_fqe(ds: EpisodeDataset, policy: EvaluationPolicy, gamma: float, *, seed:
         torch.manual_seed(seed)
         fqe = cls(algo=shim, config=fconf, device=device)  # type: ignore[arg-type]
         fqe.create_impl(tuple(ds.observations.shape[1:]),
-                        int(ds.action_space.n) if policy.discrete else int(acts.shape[1]))
+                        int(ds.action_space.n or 0) if policy.discrete else int(acts.shape[1]))
         ones = np.ones((bs, 1), np.float32)
         with torch_threads(1), tqdm(total=n_steps, desc=f"FQE {policy.name}",
                                     disable=not progress, leave=False) as bar:

@@ -93,11 +93,11 @@ def rollout_returns(env: Any, policy: EvaluationPolicy, n_episodes: int = 100, *
     rng = np.random.default_rng(seed)
     disc, undisc, lens = [], [], []
     try:
-        obs = []
+        first = []
         for e in envs:
             o, _ = e.reset(seed=int(rng.integers(0, 2**31 - 1)))
-            obs.append(o)
-        obs = np.stack(obs)
+            first.append(o)
+        obs = np.stack(first)
         G = np.zeros(k)
         R = np.zeros(k)
         t = np.zeros(k, dtype=np.int64)

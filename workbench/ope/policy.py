@@ -56,15 +56,12 @@ def resolve_policy(obj: Any, name: str = "policy") -> Any:
         OPEError: a run id that cannot be loaded, a job without a trained policy.
     """
     if isinstance(obj, str):
-        try:  # lazy: the OPE module imports without the training engine / run store
+        try:  # lazy: the OPE module imports without the run store
             from ..tracking import load_run
-        except ImportError:
-            try:
-                from ..training import load_run  # type: ignore[no-redef]
-            except ImportError as exc:
-                raise OPEError(f"policy {name!r} is given as run id {obj!r}, but the run "
-                               f"store is not available ({exc}). Fix: pass the trained "
-                               "policy object instead") from None
+        except ImportError as exc:
+            raise OPEError(f"policy {name!r} is given as run id {obj!r}, but the run store "
+                           f"is not available ({exc}). Fix: pass the trained policy object "
+                           "instead") from None
         try:
             run = load_run(obj)
         except Exception as exc:
@@ -113,12 +110,10 @@ class EvaluationPolicy:
         self.epsilon = float(epsilon)
         self.temperature = None if temperature is None else float(temperature)
         self.bandwidth = float(bandwidth)
-        if self.discrete:
-            self.n_actions = int(ds.action_space.n)
-            self.act_dim = None
-        else:
-            self.n_actions = None
-            self.act_dim = int(ds.actions.shape[1])
+        # (n_actions is 0 for continuous policies, act_dim 0 for discrete ones)
+        self.n_actions: int = int(ds.action_space.n or 0) if self.discrete else 0
+        self.act_dim: int = 0 if self.discrete else int(ds.actions.shape[1])
+        if not self.discrete:
             low = np.asarray(ds.action_space.low, dtype=np.float64).reshape(-1)
             high = np.asarray(ds.action_space.high, dtype=np.float64).reshape(-1)
             half = (high - low) / 2.0
@@ -235,6 +230,8 @@ class EvaluationPolicy:
     def q_values(self, obs: np.ndarray) -> np.ndarray:
         """(B, n) Q-values of a discrete d3rlpy algorithm."""
         obs = np.asarray(obs, dtype=np.float32)
+        if self.algo is None:
+            raise OPEError(f"policy {self.name!r} has no Q-values (not a d3rlpy algorithm)")
         B = len(obs)
         q = np.empty((B, self.n_actions))
         for a in range(self.n_actions):

@@ -15,8 +15,16 @@ treated as ``(n_runs, 1)``.
   :func:`step_summary` — the same for one step.
 """
 
-from .aggregate import (aggregate, iqm, mean, median, optimality_gap, performance_profile,
-                        probability_of_improvement, stratified_bootstrap_ci)
+from .aggregate import (
+    aggregate,
+    iqm,
+    mean,
+    median,
+    optimality_gap,
+    performance_profile,
+    probability_of_improvement,
+    stratified_bootstrap_ci,
+)
 from .curves import CURVE_COLUMNS, curves_across_seeds, step_summary
 
 __all__ = ["iqm", "mean", "median", "optimality_gap", "stratified_bootstrap_ci", "aggregate",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -10,6 +11,9 @@ from ..errors import ConfigError
 
 __all__ = ["iqm", "mean", "median", "optimality_gap", "stratified_bootstrap_ci", "aggregate",
            "performance_profile", "probability_of_improvement"]
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 Aggregate = Callable[[np.ndarray], np.ndarray]
 
@@ -114,7 +118,7 @@ _STATISTICS: dict[str, Aggregate] = {"iqm": iqm, "mean": mean, "median": median,
 
 def aggregate(scores: Mapping[str, object], *, statistics: tuple[str, ...] = ("iqm", "mean",
               "median"), reps: int = 2000, confidence: float = 0.95,
-              seed: int | None = 0) -> "pd.DataFrame":  # noqa: F821
+              seed: int | None = 0) -> pd.DataFrame:
     """Per-algorithm aggregates with stratified bootstrap CIs, as a tidy DataFrame.
 
     Args:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -178,7 +179,7 @@ def train_online(env_id: str, n_steps: int | None = None, seed: int = 0, *, n_en
             raise ConfigError("agent must be a d3rlpy algorithm to be trained online (got "
                               f"{type(agent).__name__}). Fix: pass a d3rlpy algo, or use a "
                               "callable agent only with policy='expert'/'noisy'/'mixed'")
-        act_size = int(space.n) if discrete else int(space.shape[0])
+        act_size = int(space.n or 0) if discrete else int(space.shape[0])
         if algo.impl is None:
             algo.create_impl(obs_shape, act_size)
         check_algo(algo, space, "agent", obs_shape)
@@ -189,7 +190,7 @@ def train_online(env_id: str, n_steps: int | None = None, seed: int = 0, *, n_en
         bs = int(algo.config.batch_size)
 
         if discrete:
-            n = int(space.n)
+            n = int(space.n or 0)
             decay = max(1, int(hp["exploration_fraction"] * n_steps))
 
             def epsilon() -> float:
@@ -208,10 +209,11 @@ def train_online(env_id: str, n_steps: int | None = None, seed: int = 0, *, n_en
         else:
             from d3rlpy.algos import SAC
 
+            sample: Callable[[Any], Any]
             if isinstance(algo, SAC):
                 sample = SACSample(algo, space)
             else:  # e.g. TD3/DDPG: no density available, so no behavior_log_prob is logged
-                def sample(obs):
+                def sample(obs: Any) -> Any:
                     a = algo.sample_action(np.asarray(obs, np.float32))
                     return check_actions(a, len(obs), space, "agent"), None
 
@@ -245,9 +247,9 @@ def train_online(env_id: str, n_steps: int | None = None, seed: int = 0, *, n_en
 
 
 def _agent_dir(env_id: str, n_steps: int, seed: int, n_envs: int) -> Path:
-    from ..._paths import workbench_home
-
     import gymnasium as gym
+
+    from ..._paths import workbench_home
 
     discrete = isinstance(gym.make(env_id).action_space, gym.spaces.Discrete)
     key = json.dumps({"hp": _hparams(discrete), "n_envs": n_envs}, sort_keys=True)

@@ -244,7 +244,7 @@ def check_algo(algo: Any, space: Any, who: str, obs_shape: tuple | None = None) 
                           f"d3rlpy algorithm but the environment's action space is {space}. "
                           "Fix: use a discrete algorithm (DQN, DiscreteCQL, ...) for Discrete "
                           "spaces and a continuous one (SAC, CQL, ...) for Box spaces")
-    size = int(space.n) if discrete_env else int(space.shape[0])
+    size = int(space.n or 0) if discrete_env else int(space.shape[0])
     if int(algo.impl.action_size) != size:
         raise ConfigError(f"{who} was built for action size {algo.impl.action_size} but the "
                           f"environment's action space is {space}. Fix: use an algorithm "

@@ -16,8 +16,17 @@ from ..._lazy import is_d3rlpy_algo
 from ...errors import CollectionError, ConfigError
 from ..dataset import EpisodeDataset
 from .agent import default_online_steps, online_agent, train_online
-from .behaviors import (DEFAULT_EPSILON, DEFAULT_NOISE_STD, CallableBehavior, EpsGreedy,
-                        RandomBehavior, TruncGaussian, algo_greedy, check_actions, check_algo)
+from .behaviors import (
+    DEFAULT_EPSILON,
+    DEFAULT_NOISE_STD,
+    CallableBehavior,
+    EpsGreedy,
+    RandomBehavior,
+    TruncGaussian,
+    algo_greedy,
+    check_actions,
+    check_algo,
+)
 from .envs import effective_n_envs, make_vec
 from .rollout import Progress, rollout, to_dataset
 
@@ -180,6 +189,7 @@ def collect(env_id: str, policy: str | Callable | Any = "random", n_steps: int =
         ds = run(RandomBehavior(space, rng), n_steps, {}, f"random {env_id}", rng)
         return ds.with_metadata(random_return=float(ds.episode_returns().mean()))
 
+    b: Any  # the behaviour policy of this scheme
     if not isinstance(scheme, str):  # callable or d3rlpy algo
         if is_d3rlpy_algo(scheme):
             check_algo(scheme, space, "policy", obs_shape)
@@ -198,7 +208,7 @@ def collect(env_id: str, policy: str | Callable | Any = "random", n_steps: int =
     if scheme == "noisy":
         if discrete:
             eps = DEFAULT_EPSILON if noise is None else float(noise)
-            b = EpsGreedy(greedy, int(space.n), rng, eps)
+            b = EpsGreedy(greedy, int(space.n or 0), rng, eps)
             extra = {"epsilon": eps}
         else:
             std = DEFAULT_NOISE_STD if noise is None else float(noise)

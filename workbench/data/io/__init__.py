@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 from ...errors import DatasetError
 from ..dataset import EpisodeDataset
@@ -94,7 +93,7 @@ def detect_format(path: str | os.PathLike) -> str:
         kind = next((k for magic, k in _MAGIC.items() if head.startswith(magic)), None)
     if kind is None:
         raise DatasetError(f"has an unknown format (suffix {path.suffix!r})", source=path,
-                           fix=f"use one of: Minari directory, .hdf5/.h5 (D4RL or d3rlpy), .npz, "
+                           fix="use one of: Minari directory, .hdf5/.h5 (D4RL or d3rlpy), .npz, "
                            ".parquet or .csv")
     return _sniff_hdf5(path) if kind == "hdf5" else kind
 

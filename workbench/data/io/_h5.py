@@ -10,7 +10,8 @@ from ...errors import DatasetError
 
 
 def read_array(group: Any, key: str, source: object, prefix: str = "") -> np.ndarray:
-    """``group[key][()]`` as an ndarray; a missing key, a group or unreadable data is a DatasetError."""
+    """``group[key][()]`` as an ndarray; a missing key, a group or unreadable data is a
+    DatasetError."""
     import h5py
 
     name = f"{prefix}{key}"
@@ -26,7 +27,8 @@ def read_array(group: Any, key: str, source: object, prefix: str = "") -> np.nda
         return np.asarray(node[()])
     except Exception as exc:
         raise DatasetError(f"could not be read ({type(exc).__name__}: {exc})", source=source,
-                           field=name, fix="the file may be truncated or corrupt; re-create it") from None
+                           field=name,
+                           fix="the file may be truncated or corrupt; re-create it") from None
 
 
 def read_infos(group: Any, n: int, source: object, prefix: str = "infos/") -> dict[str, np.ndarray]:

@@ -62,10 +62,13 @@ def read(path: Path) -> EpisodeDataset:
                                    f"{len(r)} rewards; they must be equal and non-zero",
                                    source=path, field=f"actions_{i}",
                                    fix="the dump is inconsistent; re-dump the buffer")
-            obs.append(o), acts.append(a), rews.append(r)
+            obs.append(o)
+            acts.append(a)
+            rews.append(r)
             ends = np.zeros(T, dtype=bool)
             ends[-1] = True
-            term.append(ends & t), tout.append(ends & (not t))
+            term.append(ends & t)
+            tout.append(ends & (not t))
     return EpisodeDataset.from_flat(
         np.concatenate(obs), np.concatenate(acts), np.concatenate(rews), np.concatenate(term),
         np.concatenate(tout), None, source=path,

@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import h5py
+import numpy as np
 
 from ..atomic import atomic_file
 from ..dataset import EpisodeDataset
@@ -32,11 +33,13 @@ def export_transitions(ds: EpisodeDataset) -> dict:
 
 def read(path: Path) -> EpisodeDataset:
     with h5py.File(path, "r") as f:
-        arr = {k: _h5.read_array(f, k, path) for k in ("observations", "actions", "rewards",
-                                                     "terminals")}
+        arr: dict[str, np.ndarray | None] = {
+            k: _h5.read_array(f, k, path) for k in ("observations", "actions", "rewards",
+                                                    "terminals")}
         for k in ("timeouts", "next_observations"):
             arr[k] = _h5.read_array(f, k, path) if k in f else None
-        extras = _h5.read_infos(f.get("infos"), len(arr["observations"]), path)
+        n = len(arr["observations"])  # type: ignore[arg-type]  # read above, never None
+        extras = _h5.read_infos(f.get("infos"), n, path)
         meta = _meta.parse(f.attrs[_meta.KEY], path) if _meta.KEY in f.attrs else None
     return _meta.from_d4rl_arrays(arr, extras, meta, path)
 

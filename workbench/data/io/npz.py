@@ -39,4 +39,4 @@ def write(ds: EpisodeDataset, path: Path) -> None:
     arrays = {**t, **{f"infos/{k}": v for k, v in ds.extras.items()},
               _meta.KEY: np.array(_meta.dump(ds))}
     with atomic_file(path) as tmp:
-        np.savez(tmp, **arrays)
+        np.savez(tmp, **arrays)  # type: ignore[arg-type]

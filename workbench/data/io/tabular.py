@@ -46,7 +46,8 @@ def _indexed(df: pd.DataFrame, prefix: str) -> list[str]:
     return [c for _, c in sorted(cols)]
 
 
-def from_frame(df: pd.DataFrame, source: object, meta: dict[str, Any] | None = None) -> EpisodeDataset:
+def from_frame(df: pd.DataFrame, source: object,
+               meta: dict[str, Any] | None = None) -> EpisodeDataset:
     """Build a dataset from a step table (see the module docstring for the columns)."""
     df = df.rename(columns={k: v for k, v in _ALIASES.items() if k in df.columns
                             and v not in df.columns})
