@@ -1,7 +1,13 @@
-"""Hyperparameters are validated from a cached description of the d3rlpy configs."""
+"""``train`` returns at once: no torch/d3rlpy import in the caller's thread, config errors
+still raised synchronously (from the cached description of the d3rlpy configs)."""
 
 import importlib
+import json
+import os
+import subprocess
+import sys
 from importlib import metadata
+from pathlib import Path
 
 import pytest
 
@@ -10,8 +16,64 @@ from workbench.training import _config_fields
 from workbench.training.algorithms import (ALGORITHMS, build_config, config_kinds, describe_configs,
                                            validate_hyperparameters)
 
+ROOT = Path(__file__).resolve().parents[2]
 algos_mod = importlib.import_module("workbench.training.algorithms")  # (the package's
 # ``algorithms`` attribute is the function)
+
+SCRIPT = r"""
+import json, sys, threading
+seen = []
+
+class Spy:  # records every first import of torch/d3rlpy (sub)modules and the importing thread
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "d3rlpy"):
+            seen.append((name, threading.current_thread().name))
+        return None
+
+sys.meta_path.insert(0, Spy())
+sys.path.insert(0, sys.argv[1])
+from _factory import make_dataset
+import workbench as wb
+
+ds = make_dataset(60)
+errors = []
+for bad in ({"learning_rat": 0.1}, {"batch_size": 3.5}, {"algo": "td3"}, {"n_steps": 0},
+            {"observation_scaler": "nope"}, {"hidden_units": [0]}, {"n_steps": -1},
+            {"device": "tpu"}):
+    try:
+        wb.train(ds, **{"algo": "dqn", "n_steps": 20, "log_every": 10, **bad})
+        errors.append(None)
+    except wb.ConfigError as exc:
+        errors.append(type(exc).__name__)
+job = wb.train(ds, "dqn", n_steps=20, log_every=10, batch_size=8, hidden_units=[16])
+main_thread = [name for name, thread in seen if thread == "MainThread"]
+device_at_return = job.device
+job.wait(progress=False, timeout=300)
+params = job.store.params(job.run_id)
+print(json.dumps({"errors": errors, "main_thread": main_thread,
+                  "worker": sorted({t for n, t in seen if n == "torch"}),
+                  "device_at_return": device_at_return, "device": job.device,
+                  "stored_device": job.store.get_run(job.run_id)["device"],
+                  "status": job.status, "error": job.error,
+                  "config_batch_size": params.get("config", {}).get("batch_size")}))
+"""
+
+
+@pytest.mark.slow
+def test_train_imports_neither_torch_nor_d3rlpy_in_the_callers_thread(tmp_path):
+    env = {**os.environ, "WORKBENCH_HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", SCRIPT, str(ROOT / "tests")],
+                         capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert r["errors"] == ["ConfigError"] * 8  # every config error before any work ...
+    assert r["main_thread"] == []              # ... and none of them imported torch/d3rlpy
+    assert r["status"] == "completed", r["error"]
+    assert r["worker"] and all(t.startswith("wb-") for t in r["worker"])  # the job's thread
+    # device="auto" is resolved by the worker and recorded
+    assert r["device_at_return"] == "auto"
+    assert r["device"] == r["stored_device"] and r["device"] in ("cpu:0", "cuda:0")
+    assert r["config_batch_size"] == 8  # the d3rlpy config, recorded by the worker
 
 
 def test_cached_config_description_matches_installed_d3rlpy():

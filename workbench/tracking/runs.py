@@ -74,7 +74,8 @@ class Run:
         ``checkpoint=True`` or when there is no final model (a crashed run) — from the
         newest checkpoint.  ``None`` when neither exists.
         """
-        from ..training.worker import latest_checkpoint, load_policy
+        from ..training.checkpoints import latest_checkpoint
+        from ..training.worker import load_policy
 
         if not checkpoint:
             final = self.artifacts[self.artifacts["name"] == "final"]

@@ -27,21 +27,28 @@ Reproducibility in thread mode — what stays non-deterministic:
 - on CUDA, cuDNN/cuBLAS kernels and atomics may be non-deterministic in any mode.
 
 Use ``executor="process"`` when bitwise reproducibility matters.
+
+``train`` itself imports neither torch nor d3rlpy: hyperparameters are checked against a
+cached description of the d3rlpy configs (:mod:`workbench.training.algorithms`), the
+worker imports the training stack in its own thread (or process) and resolves
+``device="auto"`` there.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import queue
 import threading
 import time
+import traceback
 import uuid
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, TrainingError
+from .checkpoints import latest_checkpoint
+from .devices import check_device
+from .spec import Hooks, RunSpec
 from .stream import Subscription, metric_stream
-from .worker import Hooks, RunSpec, check_device, latest_checkpoint, load_policy, run_job
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -155,6 +162,18 @@ class TrainingJob:
         return self._step
 
     @property
+    def device(self) -> str:
+        """The device: ``cpu:0`` or ``cuda:N``; ``"auto"`` until the worker has resolved it
+        (``train`` does not import torch to find out)."""
+        dev = self._spec.device
+        if dev == "auto":
+            try:
+                dev = str(self.store.get_run(self.run_id)["device"] or "auto")
+            except Exception:  # noqa: BLE001 - deleted run: keep "auto"
+                pass
+        return dev
+
+    @property
     def error(self) -> str | None:
         """The formatted traceback when the job ``failed``, else ``None``."""
         return self._error
@@ -171,7 +190,9 @@ class TrainingJob:
             art = self.store.artifacts(self.run_id)
             final = art[art["name"] == "final"]
             if len(final):
-                self._policy = load_policy(final["path"].iloc[-1], device=self._spec.device)
+                from .worker import load_policy
+
+                self._policy = load_policy(final["path"].iloc[-1], device=self.device)
         return self._policy
 
     def _set_status(self, status: str, error: str | None = None) -> None:
@@ -276,11 +297,23 @@ class TrainingJob:
             self._finish_cancelled_queued()
             return
         try:
+            try:  # torch and d3rlpy are imported here, in the job's thread, not train()'s
+                from .worker import run_job
+            except BaseException:  # noqa: BLE001 - recorded as the job's failure
+                self._fail(traceback.format_exc())
+                return
             run_job(self._spec, self._ds, _ThreadHooks(self), self.store)
         finally:
             slots.release()
             self._ds = None  # type: ignore[assignment]
             self._done.set()
+
+    def _fail(self, error: str) -> None:
+        try:
+            self.store.update_run(self.run_id, status="failed", finished=time.time(),
+                                  error=error)
+        finally:
+            self._set_status("failed", error)
 
     def _finish_cancelled_queued(self) -> None:
         if self._status != "cancelled":
@@ -408,6 +441,8 @@ class _QueueHooks(Hooks):
 
 def _process_main(spec: RunSpec, ds: Any, q: Any, cancel: Any) -> None:
     """Entry point of a spawned worker process."""
+    from .worker import run_job
+
     hooks = _QueueHooks(q, cancel, every=max(1, min(spec.log_every, 100)))
     try:
         run_job(spec, ds, hooks)
@@ -489,7 +524,9 @@ def train(ds: EpisodeDataset | str, algo: str = "cql", n_steps: int = 10_000, se
         n_steps: gradient updates.
         seed: seeds network initialisation, the sampler's generator, the held-out split and
             the evaluation episodes.
-        device: ``"auto"`` (``cuda:0`` when available, else CPU), ``"cpu"``, ``"cuda:N"``.
+        device: ``"auto"`` (``cuda:0`` when available, else CPU; resolved by the worker
+            unless torch is already imported, see :attr:`TrainingJob.device`), ``"cpu"``,
+            ``"cuda:N"``.
         executor: ``"thread"`` (default) or ``"process"`` (spawned; bitwise reproducible).
         env: gymnasium id (or environment object, thread executor only) for ``eval/return``.
         log_every: updates per logging interval (metrics are means over it; one store commit
@@ -515,7 +552,8 @@ def train(ds: EpisodeDataset | str, algo: str = "cql", n_steps: int = 10_000, se
 
     Returns:
         A :class:`TrainingJob` in status ``queued`` (it starts as soon as a worker slot is
-        free).
+        free).  The call imports neither torch nor d3rlpy (unless ``device`` names a GPU or
+        ``compile_graph`` is set): the worker does, in its own thread or process.
 
     Raises:
         ConfigError: unknown algorithm/hyperparameter/device/executor, an algorithm for the
@@ -526,7 +564,7 @@ def train(ds: EpisodeDataset | str, algo: str = "cql", n_steps: int = 10_000, se
     """
     from ..data.dataset import EpisodeDataset
     from ..tracking.store import default_store
-    from .algorithms import build_config, resolve_algorithm
+    from .algorithms import resolve_algorithm, validate_hyperparameters
 
     if not isinstance(ds, EpisodeDataset):
         from ..data.io import load_dataset
@@ -534,7 +572,8 @@ def train(ds: EpisodeDataset | str, algo: str = "cql", n_steps: int = 10_000, se
         ds = load_dataset(ds)
     if executor not in EXECUTORS:
         raise ConfigError(f"unknown executor {executor!r}; valid: {EXECUTORS}")
-    dev = check_device(device)
+    # "auto" stays unresolved (the worker resolves it) unless CUDA graphs need to know now
+    dev = check_device(device, defer_auto=not hyperparameters.get("compile_graph"))
     if isinstance(n_steps, bool) or not isinstance(n_steps, (int,)) and not (
             hasattr(n_steps, "__index__")):
         raise ConfigError(f"n_steps must be an integer, got {n_steps!r}")
@@ -575,7 +614,9 @@ def train(ds: EpisodeDataset | str, algo: str = "cql", n_steps: int = 10_000, se
     if hyperparameters.get("compile_graph") and not dev.startswith("cuda"):
         raise ConfigError(f"compile_graph=True needs a CUDA device (CUDA graphs); device is "
                           f"{dev}. Drop compile_graph or run on a GPU")
-    config = build_config(spec_algo, hyperparameters)  # validates before any work
+    # checked against the cached d3rlpy config description: no d3rlpy import here; the
+    # worker builds the config (build_config) and records it as the run's "config" param
+    validate_hyperparameters(spec_algo, hyperparameters)
     store = store or default_store()
     run_id = _new_run_id(spec_algo.name)
     spec = RunSpec(run_id=run_id, algo=spec_algo.name, hyperparameters=dict(hyperparameters),
@@ -590,7 +631,7 @@ def train(ds: EpisodeDataset | str, algo: str = "cql", n_steps: int = 10_000, se
                      executor=executor, device=dev, status="queued")
     store.log_params(run_id, {
         "spec": spec.public(), "hyperparameters": spec.public()["hyperparameters"],
-        "config": _config_record(config), "versions": _versions(),
+        "versions": _versions(),
         "dataset": {"name": ds.name, "fingerprint": ds.fingerprint, "source": source,
                     "env_id": ds.metadata.get("env_id"), "n_episodes": ds.n_episodes,
                     "n_transitions": ds.n_transitions,
@@ -599,18 +640,6 @@ def train(ds: EpisodeDataset | str, algo: str = "cql", n_steps: int = 10_000, se
     if start:
         job._start()
     return job
-
-
-def _config_record(config: Any) -> dict[str, Any]:
-    """The d3rlpy config as JSON (``repr`` of fields that cannot be serialised yet, such
-    as unfitted scalers; the fitted config is in every checkpoint's ``model.d3``)."""
-    import dataclasses
-
-    try:
-        return json.loads(config.serialize())
-    except Exception:
-        return {f.name: (v if isinstance(v := getattr(config, f.name), (int, float, str, bool,
-                         type(None))) else repr(v)) for f in dataclasses.fields(config)}
 
 
 def _round_up(x: int, m: int) -> int:
@@ -683,7 +712,7 @@ def resume(run_id: str, *, dataset: Any = None, n_steps: int | None = None,
     ex = executor or sp["executor"]
     if ex not in EXECUTORS:
         raise ConfigError(f"unknown executor {ex!r}; valid: {EXECUTORS}")
-    dev = check_device(device) if device else sp["device"]
+    dev = check_device(device, defer_auto=True) if device else sp["device"]
     if total <= start_step:
         raise ConfigError(f"n_steps={total} is not beyond the checkpoint at step {start_step}")
     hp = _hyperparameters_from(params, sp, ckpt_path is not None)
