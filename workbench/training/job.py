@@ -28,6 +28,17 @@ Reproducibility in thread mode — what stays non-deterministic:
 
 Use ``executor="process"`` when bitwise reproducibility matters.
 
+Exiting Python while jobs run: at interpreter exit every live job of this process is
+cancelled and joined, all together for at most :data:`EXIT_TIMEOUT` seconds (30;
+the environment variable ``WORKBENCH_EXIT_TIMEOUT`` overrides it), so a cancelled job
+records ``cancelled`` (with its partially trained policy) instead of being left
+``running`` with its thread inside torch (which aborted the interpreter: "terminate called
+without an active exception").  A job that has not stopped in time is recorded
+``crashed`` with the reason and can be resumed.  The handler is registered with
+``threading._register_atexit``, which runs before non-daemon threads are joined and
+before ``atexit`` handlers, in particular before ``multiprocessing``'s, which would
+otherwise terminate process-executor workers before they can stop cleanly.
+
 ``train`` itself imports neither torch nor d3rlpy: hyperparameters are checked against a
 cached description of the d3rlpy configs (:mod:`workbench.training.algorithms`), the
 worker imports the training stack in its own thread (or process) and resolves
@@ -36,12 +47,14 @@ worker imports the training stack in its own thread (or process) and resolves
 
 from __future__ import annotations
 
+import atexit
 import os
 import queue
 import threading
 import time
 import traceback
 import uuid
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, TrainingError
@@ -56,7 +69,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..data.dataset import EpisodeDataset
     from ..tracking.store import RunStore
 
-__all__ = ["TrainingJob", "train", "resume", "set_max_workers", "max_workers", "EXECUTORS"]
+__all__ = ["TrainingJob", "train", "resume", "set_max_workers", "max_workers", "EXECUTORS",
+           "live_jobs", "shutdown_jobs", "EXIT_TIMEOUT"]
 
 EXECUTORS = ("thread", "process")
 _FINISHED = ("completed", "failed", "cancelled", "crashed")
@@ -112,6 +126,75 @@ def max_workers(executor: str) -> int:
     return _SLOTS[executor].n
 
 
+# ---------------------------------------------------------------------------- exit
+#: Seconds to wait at interpreter exit for every live job to stop (all jobs together).
+#: The environment variable ``WORKBENCH_EXIT_TIMEOUT`` overrides it when set.
+EXIT_TIMEOUT = 30.0
+
+_LIVE: weakref.WeakSet[TrainingJob] = weakref.WeakSet()
+_LIVE_LOCK = threading.Lock()
+
+
+def live_jobs() -> list[TrainingJob]:
+    """Jobs of this process that have not stopped yet (queued, running, or stopping)."""
+    with _LIVE_LOCK:
+        jobs = list(_LIVE)
+    return [j for j in jobs if not j._stopped()]
+
+
+def _exit_timeout() -> float:
+    text = os.environ.get("WORKBENCH_EXIT_TIMEOUT")
+    if text:
+        try:
+            return max(0.0, float(text))
+        except ValueError:
+            pass
+    return float(EXIT_TIMEOUT)
+
+
+def shutdown_jobs(timeout: float | None = None) -> list[TrainingJob]:
+    """Cancel every live job of this process and wait until they have stopped.
+
+    What runs at interpreter exit.  Each job is cancelled (a queued one never starts, a
+    running one stops after its current update and records ``cancelled``), then joined:
+    all together for at most ``timeout`` seconds (default :data:`EXIT_TIMEOUT`, or
+    ``$WORKBENCH_EXIT_TIMEOUT``).  A job still running after that is recorded ``crashed``
+    with the reason (its process-executor worker is terminated); none is left
+    ``running``.  Returns the jobs that were live.
+    """
+    jobs = live_jobs()
+    if not jobs:
+        return []
+    timeout = _exit_timeout() if timeout is None else float(timeout)
+    deadline = time.monotonic() + timeout
+    for j in jobs:
+        try:
+            j.cancel()
+        except Exception:  # noqa: BLE001 - the others must still be stopped
+            pass
+    for j in jobs:
+        j._join(max(0.0, deadline - time.monotonic()))
+    for j in jobs:
+        if not j._stopped():
+            j._abandon(f"Python exited while this job was still stopping (not stopped "
+                       f"{timeout:g} s after it was cancelled; WORKBENCH_EXIT_TIMEOUT sets the "
+                       "wait); resume it with workbench.resume(run_id)")
+    return jobs
+
+
+def _at_exit() -> None:
+    try:
+        shutdown_jobs()
+    except Exception:  # pragma: no cover - never turn an exit into a traceback
+        traceback.print_exc()
+
+
+try:  # runs before non-daemon threads are joined and before atexit handlers
+    threading._register_atexit(_at_exit)  # type: ignore[attr-defined]
+except (AttributeError, RuntimeError):  # pragma: no cover - other Pythons
+    atexit.register(_at_exit)
+
+
 # ---------------------------------------------------------------------------- the handle
 class TrainingJob:
     """Handle of one training run (returned at once by :func:`train`).
@@ -143,6 +226,8 @@ class TrainingJob:
         self._thread: threading.Thread | None = None
         self._proc: Any = None
         self._mp_cancel: Any = None
+        with _LIVE_LOCK:
+            _LIVE.add(self)
 
     # ------------------------------------------------------------------ state
     @property
@@ -231,25 +316,69 @@ class TrainingJob:
         return training_health(self.metrics())
 
     # ------------------------------------------------------------------ control
-    def cancel(self) -> bool:
+    def cancel(self, wait: bool = False, timeout: float | None = None) -> bool:
         """Stop the job: a queued job never starts; a running one stops after the current
         update and ends ``cancelled`` (its partially trained policy is kept).
 
+        Args:
+            wait: also block until the job has stopped: its status is final and its worker
+                thread (and process) has ended, so it is safe to exit Python right after.
+            timeout: with ``wait``, the most seconds to wait (``None``: no limit).
+
         Returns ``True`` when a cancellation was requested, ``False`` (a no-op) when the
         job had already finished.
+
+        Raises:
+            TimeoutError: ``wait`` and the job had not stopped after ``timeout`` seconds.
         """
         with self._lock:
-            if self._status in _FINISHED:
-                return False
-            self._cancel.set()
-            if self._mp_cancel is not None:
-                self._mp_cancel.set()
+            requested = self._status not in _FINISHED
+            if requested:
+                self._cancel.set()
+                if self._mp_cancel is not None:
+                    self._mp_cancel.set()
             queued = self._status == "queued"
-        if queued:
+        if requested and queued:
             # the worker thread sees the flag before starting; record it now
             self.store.update_run(self.run_id, status="cancelled", finished=time.time())
             self._set_status("cancelled")
-        return True
+        if wait and not self._join(timeout):
+            raise TimeoutError(f"run {self.run_id} had not stopped {timeout}s after cancel "
+                               f"(status {self._status})")
+        return requested
+
+    def _stopped(self) -> bool:
+        """The job is final and its worker thread has ended (or never started)."""
+        t = self._thread
+        if t is None:
+            return self._status in _FINISHED
+        return not t.is_alive()
+
+    def _join(self, timeout: float | None) -> bool:
+        """Wait until :meth:`_stopped` (at most ``timeout`` seconds); returns it."""
+        t = self._thread
+        if t is not None:
+            t.join(timeout)
+        else:
+            self._done.wait(timeout)
+        return self._stopped()
+
+    def _abandon(self, reason: str) -> None:
+        """Record a job that did not stop in time as ``crashed`` (never left ``running``);
+        a process-executor worker is terminated."""
+        proc = self._proc
+        if proc is not None and proc.is_alive():
+            proc.terminate()
+            proc.join(2.0)
+            if proc.is_alive():
+                proc.kill()
+        try:
+            self.store.reap()
+            if self.store.status(self.run_id) in ("queued", "running"):
+                self.store.update_run(self.run_id, status="crashed", finished=time.time(),
+                                      error=reason)
+        finally:
+            self._set_status("crashed", reason)
 
     def wait(self, timeout: float | None = None, progress: bool = True) -> TrainingJob:
         """Block until the job finishes (or ``timeout`` seconds pass); returns the job.
@@ -299,8 +428,14 @@ class TrainingJob:
         try:
             try:  # torch and d3rlpy are imported here, in the job's thread, not train()'s
                 from .worker import run_job
-            except BaseException:  # noqa: BLE001 - recorded as the job's failure
-                self._fail(traceback.format_exc())
+            except BaseException:  # noqa: BLE001 - recorded as the job's end
+                if self._cancel.is_set():
+                    # cancelled while importing, e.g. by the exit handler: at interpreter
+                    # shutdown some imports fail ("can't register atexit after shutdown")
+                    self.store.update_run(self.run_id, status="cancelled", finished=time.time())
+                    self._set_status("cancelled")
+                else:
+                    self._fail(traceback.format_exc())
                 return
             run_job(self._spec, self._ds, _ThreadHooks(self), self.store)
         finally:
