@@ -32,7 +32,7 @@ def main():
     ds = make_dataset(400, discrete=True, ends={99: "terminal", 199: "timeout",
                                                 299: "terminal", 399: "terminal"})
     kw = dict(n_steps=1_000_000, log_every=10, eval_every=0, checkpoint_every=0,
-              batch_size=256, executor=executor, nice=0)
+              checkpoint_seconds=0, batch_size=256, executor=executor, nice=0)
     if case == "at_once":  # start a job and exit at once
         print(wb.train(ds, "dqn", **kw).run_id, flush=True)
         return
@@ -87,7 +87,7 @@ def test_exit_with_live_jobs_cancels_and_records_them(tmp_path, executor, case):
 
 def test_cancel_wait_returns_once_the_job_has_stopped(cartpole_small, store):
     job = train(cartpole_small, "dqn", n_steps=1_000_000, log_every=50, eval_every=0,
-                checkpoint_every=0, store=store, batch_size=32,
+                checkpoint_every=0, checkpoint_seconds=0, store=store, batch_size=32,
                 hidden_units=[16])
     assert job in live_jobs()
     deadline = time.monotonic() + 120

@@ -38,7 +38,7 @@ import workbench as wb
 ds = make_dataset(60)
 errors = []
 for bad in ({"learning_rat": 0.1}, {"batch_size": 3.5}, {"algo": "td3"}, {"n_steps": 0},
-            {"observation_scaler": "nope"}, {"hidden_units": [0]}, {"n_steps": -1},
+            {"observation_scaler": "nope"}, {"hidden_units": [0]}, {"checkpoint_seconds": -1},
             {"device": "tpu"}):
     try:
         wb.train(ds, **{"algo": "dqn", "n_steps": 20, "log_every": 10, **bad})

@@ -1,10 +1,17 @@
-"""Checkpoints of a run: where they live, writing and finding them.
+"""Checkpoints of a run: where they live, when they are due, writing and finding them.
 
 A checkpoint is ``<run dir>/checkpoints/step_<step, 9 digits>/`` holding ``model.d3``
 (d3rlpy ``algo.save``: config, networks, optimisers) and ``state.pt`` (step, d3rlpy's
 gradient step, the sampler's generator state and the torch, NumPy and Python RNG states).
 It is written to a temporary directory and renamed into place, so a killed writer never
 leaves a half checkpoint.
+
+When: :class:`CheckpointSchedule`, at logging steps only (so a resumed run stays aligned
+with its logging intervals and, in process mode, continues bit for bit): every
+``checkpoint_every`` steps, and also at the first logging step at least
+``checkpoint_seconds`` after the previous checkpoint (or the start of the attempt),
+whichever comes first.  The wall-time trigger is what saves a long run killed early:
+a 200k-step run checkpoints by steps only every 20k steps.
 
 Only :func:`save_checkpoint` needs torch, and imports it when called.
 """
@@ -14,11 +21,44 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["checkpoint_dir", "save_checkpoint", "latest_checkpoint",
+__all__ = ["CheckpointSchedule", "checkpoint_dir", "save_checkpoint", "latest_checkpoint",
            "prune_checkpoints"]
+
+
+class CheckpointSchedule:
+    """Decides at each logging step whether a checkpoint is due.
+
+    Args:
+        every: steps between checkpoints (0 = no step trigger).
+        seconds: wall-clock seconds between checkpoints (0 = no time trigger).
+        n_steps: the run's total; no checkpoint at (or after) the last step, where the
+            final model is written instead.
+        now: the start time (``time.monotonic()`` seconds; default: now).
+    """
+
+    def __init__(self, every: int, seconds: float, n_steps: int,
+                 now: float | None = None) -> None:
+        self.every = int(every)
+        self.seconds = float(seconds)
+        self.n_steps = int(n_steps)
+        self.last = time.monotonic() if now is None else float(now)
+
+    def due(self, step: int, now: float | None = None) -> bool:
+        """Whether to checkpoint at logging step ``step`` (``now``: monotonic seconds)."""
+        if step >= self.n_steps:
+            return False
+        if self.every and step % self.every == 0:
+            return True
+        now = time.monotonic() if now is None else now
+        return bool(self.seconds) and now - self.last >= self.seconds
+
+    def done(self, now: float | None = None) -> None:
+        """A checkpoint was written: the time trigger counts from now."""
+        self.last = time.monotonic() if now is None else float(now)
 
 
 def _ckpt_root(run_dir: Path) -> Path:

@@ -48,6 +48,7 @@ worker imports the training stack in its own thread (or process) and resolves
 from __future__ import annotations
 
 import atexit
+import math
 import os
 import queue
 import threading
@@ -60,7 +61,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConfigError, TrainingError
 from .checkpoints import latest_checkpoint
 from .devices import check_device
-from .spec import Hooks, RunSpec
+from .spec import DEFAULT_CHECKPOINT_SECONDS, Hooks, RunSpec
 from .stream import Subscription, metric_stream
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -291,13 +292,16 @@ class TrainingJob:
                 self._done.set()
 
     # ------------------------------------------------------------------ metrics
-    def metrics(self, names: list[str] | None = None) -> pd.DataFrame:
+    def metrics(self, names: list[str] | None = None, attempts: str = "current") -> pd.DataFrame:
         """Every committed metric of this run: columns ``step, name, value, wall_time``.
 
         Read from the RunStore (so it is complete and the same after a restart); new rows
-        appear once per logging interval.  ``wall_time`` is epoch seconds.
+        appear once per logging interval.  ``wall_time`` is epoch seconds.  After a
+        resume, the interrupted attempt's rows stay until this attempt has committed the
+        same steps; ``attempts="all"`` returns every attempt's rows with ``attempt`` and
+        ``current`` columns (see :meth:`~workbench.tracking.RunStore.metrics`).
         """
-        df = self.store.metrics(self.run_id, names=names)
+        df = self.store.metrics(self.run_id, names=names, attempts=attempts)
         return df.drop(columns="run_id").reset_index(drop=True)
 
     def drain_metrics(self) -> pd.DataFrame:
@@ -646,7 +650,9 @@ def _interval(value: int | None, default: int, log_every: int, n_steps: int, wha
 def train(ds: EpisodeDataset | str, algo: str = "cql", n_steps: int = 10_000, seed: int = 0,
           device: str = "auto", executor: str = "thread", env: Any = None, *,
           log_every: int | None = None, eval_every: int | None = None,
-          checkpoint_every: int | None = None, holdout: float = 0.1, n_step: int = 1,
+          checkpoint_every: int | None = None,
+          checkpoint_seconds: float = DEFAULT_CHECKPOINT_SECONDS, holdout: float = 0.1,
+          n_step: int = 1,
           eval_episodes: int = 5, keep_checkpoints: int = 2, store: RunStore | None = None,
           name: str | None = None, nice: int = 10, start: bool = True,
           **hyperparameters: Any) -> TrainingJob:
@@ -670,6 +676,11 @@ def train(ds: EpisodeDataset | str, algo: str = "cql", n_steps: int = 10_000, se
             default about ``n_steps / 20``.
         checkpoint_every: updates between checkpoints (a multiple of ``log_every``; 0 = off);
             default about ``n_steps / 10``.
+        checkpoint_seconds: also checkpoint at the first logging step at least this many
+            wall-clock seconds after the previous checkpoint (or the start of the attempt),
+            whichever of the two triggers comes first; 0 = off.  Default 30 s, so a long
+            run killed early still has a recent checkpoint to resume from.  Checkpoints are
+            only taken at logging steps (every ``log_every`` updates).
         holdout: fraction of episodes held out of training for the TD-error and value
             evaluation (0 = evaluate on the training episodes).
         n_step: n-step returns in the sampled batches (1 = plain transitions).
@@ -693,8 +704,9 @@ def train(ds: EpisodeDataset | str, algo: str = "cql", n_steps: int = 10_000, se
     Raises:
         ConfigError: unknown algorithm/hyperparameter/device/executor, an algorithm for the
             other action space, ``n_steps`` smaller than one logging interval, bad intervals,
-            ``compile_graph`` without CUDA, an env object with the process executor.
-            Everything is checked before any work starts.
+            a negative or non-numeric ``checkpoint_seconds``, ``compile_graph`` without
+            CUDA, an env object with the process executor.  Everything is checked before
+            any work starts.
         DatasetError: ``ds`` cannot be loaded.
     """
     from ..data.dataset import EpisodeDataset
@@ -730,6 +742,7 @@ def train(ds: EpisodeDataset | str, algo: str = "cql", n_steps: int = 10_000, se
                            n_steps, "eval_every")
     checkpoint_every = _interval(checkpoint_every, _round_up(max(1, n_steps // 10), log_every),
                                  log_every, n_steps, "checkpoint_every")
+    checkpoint_seconds = _seconds(checkpoint_seconds, "checkpoint_seconds")
     if not 0.0 <= float(holdout) < 1.0:
         raise ConfigError(f"holdout must be in [0, 1), got {holdout}")
     if int(n_step) < 1:
@@ -759,11 +772,13 @@ def train(ds: EpisodeDataset | str, algo: str = "cql", n_steps: int = 10_000, se
                    checkpoint_every=checkpoint_every, device=dev, store_path=str(store.path),
                    executor=executor, env=env, eval_episodes=int(eval_episodes),
                    holdout=float(holdout), n_step=int(n_step),
-                   keep_checkpoints=int(keep_checkpoints), nice=nice)
+                   keep_checkpoints=int(keep_checkpoints), nice=nice,
+                   checkpoint_seconds=checkpoint_seconds, attempt=1)
     source = _dataset_source(ds, store.path.parent)
     store.create_run(run_id, name=name, algo=spec_algo.name, dataset=ds.name,
                      dataset_fingerprint=ds.fingerprint, seed=seed, n_steps=n_steps, step=0,
                      executor=executor, device=dev, status="queued")
+    store.begin_attempt(run_id, start_step=0)
     store.log_params(run_id, {
         "spec": spec.public(), "hyperparameters": spec.public()["hyperparameters"],
         "versions": _versions(),
@@ -775,6 +790,17 @@ def train(ds: EpisodeDataset | str, algo: str = "cql", n_steps: int = 10_000, se
     if start:
         job._start()
     return job
+
+
+def _seconds(value: Any, what: str) -> float:
+    """A duration in seconds: a finite number >= 0 (0 turns the feature off)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{what} must be a number of seconds (0 = off), got {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"{what} must be a finite number of seconds >= 0 (0 = off), got "
+                          f"{value!r}")
+    return value
 
 
 def _round_up(x: int, m: int) -> int:
@@ -810,9 +836,13 @@ def resume(run_id: str, *, dataset: Any = None, n_steps: int | None = None,
            store: RunStore | None = None) -> TrainingJob:
     """Continue a crashed, cancelled or failed run from its last checkpoint.
 
-    The run keeps its id; metrics logged after the checkpoint are discarded (they are
-    logged again).  Without a checkpoint the run restarts from step 0 with the same seed.
-    In process mode a resumed run continues bit for bit as if it had never stopped.
+    The run keeps its id and gets a new *attempt* (2, 3, ...) that starts from the last
+    checkpoint (step ``S``), or from step 0 with the same seed when there is none.  No
+    metric is deleted: the rows the interrupted attempt committed after ``S`` stay in
+    :meth:`TrainingJob.metrics` until the new attempt has committed the same steps (or
+    completed the run), and stay readable with ``attempts="all"`` for ever (see
+    :meth:`~workbench.tracking.RunStore.metrics`).  In process mode a resumed run
+    continues bit for bit as if it had never stopped.
 
     Args:
         run_id: the run.
@@ -858,11 +888,15 @@ def resume(run_id: str, *, dataset: Any = None, n_steps: int | None = None,
                    eval_episodes=int(sp["eval_episodes"]), holdout=float(sp["holdout"]),
                    n_step=int(sp["n_step"]), keep_checkpoints=int(sp["keep_checkpoints"]),
                    torch_threads=sp.get("torch_threads", 1), nice=int(sp.get("nice", 10)),
+                   checkpoint_seconds=float(sp.get("checkpoint_seconds",
+                                                   DEFAULT_CHECKPOINT_SECONDS)),
                    start_step=start_step, checkpoint=ckpt_path)
-    store.delete_metrics_after(run_id, start_step)
+    # a new attempt; nothing is deleted (the current view supersedes rows as they are redone)
+    spec.attempt = store.begin_attempt(run_id, start_step=start_step)
     store.update_run(run_id, status="queued", pid=os.getpid(), finished=None, error=None,
-                     n_steps=total, executor=ex, device=dev)
-    store.log_params(run_id, {"resumed": {"from_step": start_step, "at": time.time()}})
+                     n_steps=total, executor=ex, device=dev, step=start_step)
+    store.log_params(run_id, {"resumed": {"from_step": start_step, "attempt": spec.attempt,
+                                          "at": time.time()}})
     job = TrainingJob(spec, ds, store)
     job._start()
     return job

@@ -12,7 +12,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-__all__ = ["RunSpec", "Hooks", "Cancelled", "metric_name"]
+__all__ = ["RunSpec", "Hooks", "Cancelled", "metric_name", "DEFAULT_CHECKPOINT_SECONDS"]
+
+#: Default of ``train(checkpoint_seconds=...)``: a checkpoint at the first logging step at
+#: least this many seconds after the previous one (or after the attempt started).
+DEFAULT_CHECKPOINT_SECONDS = 30.0
 
 
 class Cancelled(Exception):
@@ -24,8 +28,9 @@ class RunSpec:
     """Everything a worker needs to run (picklable, for the process executor).
 
     ``device`` may be ``"auto"``: the worker resolves it (``cuda:0`` when available, else
-    ``cpu:0``) and records the result in the run's ``device`` column.  ``start_step`` and
-    ``checkpoint`` say where a resumed run continues from.
+    ``cpu:0``) and records the result in the run's ``device`` column.  ``attempt`` is the
+    number of this start of the run (1, then +1 per resume); ``start_step`` and
+    ``checkpoint`` say where a resumed attempt continues from.
     """
 
     run_id: str
@@ -46,8 +51,10 @@ class RunSpec:
     keep_checkpoints: int = 2
     torch_threads: int | None = 1
     nice: int = 10
+    checkpoint_seconds: float = DEFAULT_CHECKPOINT_SECONDS
     start_step: int = 0
     checkpoint: str | None = None
+    attempt: int = 1
 
     def public(self) -> dict[str, Any]:
         """JSON-able fields recorded as the run's ``spec`` parameter."""
@@ -56,7 +63,7 @@ class RunSpec:
         d["hyperparameters"] = {k: (v if isinstance(v, (int, float, str, bool, list, tuple,
                                                          type(None))) else {"__repr__": repr(v)})
                                 for k, v in self.hyperparameters.items()}
-        for k in ("start_step", "checkpoint", "store_path"):
+        for k in ("start_step", "checkpoint", "store_path", "attempt"):
             d.pop(k)
         return d
 

@@ -2,7 +2,8 @@
 
 Reading order: :func:`run_job` → :class:`_Adapter` (d3rlpy ``LoggerAdapter``: every
 logging interval it commits one batch of metric rows to the RunStore, publishes them to
-the metric stream and writes due checkpoints: see :mod:`workbench.training.checkpoints`).
+the metric stream and writes due checkpoints, by steps or by wall time: see
+:mod:`workbench.training.checkpoints`).
 
 This module imports torch and d3rlpy; the light pieces a caller needs (:class:`RunSpec`,
 :class:`Hooks`, checkpoint paths, device checks) live in :mod:`.spec`,
@@ -30,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from .._d3rlpy import d3rlpy
-from .checkpoints import latest_checkpoint, prune_checkpoints, save_checkpoint
+from .checkpoints import CheckpointSchedule, latest_checkpoint, prune_checkpoints, save_checkpoint
 from .devices import check_device, resolve_device
 from .spec import Cancelled, Hooks, RunSpec, metric_name
 
@@ -107,6 +108,8 @@ class _Adapter:
         self._last_t = time.perf_counter()
         self._last_step = spec.start_step
         self.committed_step = spec.start_step
+        self.schedule = CheckpointSchedule(spec.checkpoint_every, spec.checkpoint_seconds,
+                                           spec.n_steps)
 
     # LoggerAdapterFactory
     def create(self, algo: Any, experiment_name: str, n_steps_per_epoch: int) -> _Adapter:
@@ -133,20 +136,23 @@ class _Adapter:
         for name, value in self.pending.items():
             self._rows.append((g, name, float(value), self._wall))
         self.pending = {}
-        self.store.log_metrics(self.spec.run_id, self._rows, step=g)
+        self.store.log_metrics(self.spec.run_id, self._rows, step=g, attempt=self.spec.attempt)
         self.committed_step = g
         self.hooks.rows([(self.spec.run_id, s, n, v, w) for s, n, v, w in self._rows])
         self._rows = []
 
     def save_model(self, epoch: int, algo: Any) -> None:
+        """Called by d3rlpy after each logging interval's commit: checkpoint when due (by
+        steps or by wall time, see :class:`CheckpointSchedule`)."""
         g = self.offset + epoch  # d3rlpy passes the segment's total step here
-        every = self.spec.checkpoint_every
-        if every and g % every == 0 and g < self.spec.n_steps:
-            path = save_checkpoint(algo, self.buffer, self.run_dir, g)
-            self.store.add_artifact(self.spec.run_id, f"checkpoint-{g:09d}", path,
-                                    kind="checkpoint", step=g)
-            for s in prune_checkpoints(self.run_dir, self.spec.keep_checkpoints):
-                self.store.remove_artifact(self.spec.run_id, f"checkpoint-{s:09d}")
+        if not self.schedule.due(g):
+            return
+        path = save_checkpoint(algo, self.buffer, self.run_dir, g)
+        self.schedule.done()
+        self.store.add_artifact(self.spec.run_id, f"checkpoint-{g:09d}", path,
+                                kind="checkpoint", step=g)
+        for s in prune_checkpoints(self.run_dir, self.spec.keep_checkpoints):
+            self.store.remove_artifact(self.spec.run_id, f"checkpoint-{s:09d}")
 
     def watch_model(self, epoch: int, step: int) -> None:
         pass
@@ -341,7 +347,8 @@ def run_job(spec: RunSpec, ds: Any, hooks: Hooks, store: Any | None = None) -> s
 
     Never raises for a training failure: the run ends ``failed`` with the traceback in the
     store (``runs.error``) and in ``hooks.status``.  ``spec.device == "auto"`` is resolved
-    here and recorded in the run's ``device`` column.
+    here and recorded in the run's ``device`` column; metric rows are written as attempt
+    ``spec.attempt``.
     """
     import torch
 
