@@ -1,6 +1,6 @@
 """Training-engine benchmarks, each printed as a ratio against its baseline in the same run.
 
-    python benchmarks/bench_training.py [--steps 3000] [--quick]
+    python benchmarks/bench_training.py [--steps 3000] [--quick] [--only first]
 
 1. updates/s of a workbench job vs bare d3rlpy ``algo.fit`` with the same config
    (DiscreteCQL on cartpole-replay, CQL on pendulum-replay; batch 256; one torch thread,
@@ -8,6 +8,10 @@
 2. two jobs on the process executor side by side vs the same two one after another
    (throughput; target >= 1.6x on 2 cores).
 3. RunStore: delay from a metric batch being logged to another thread reading it (p50/p95).
+4. ``wb.train`` call time right after ``import workbench`` in a fresh process: the first call,
+   the next one, and later calls (median of 3, once the first job has finished), against the
+   cost of ``import torch`` + d3rlpy measured in other fresh processes of the same run
+   (target: first call well under a second; ``train`` must not pay that import).
 
 No GPU benchmark runs here (CPU-only machine); see the issue for the GPU protocol.
 """
@@ -15,8 +19,10 @@ No GPU benchmark runs here (CPU-only machine); see the issue for the GPU protoco
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -73,8 +79,9 @@ def workbench_job(ds, algo: str, steps: int, batch: int, executor: str = "thread
         _STORE = RunStore(Path(tempfile.mkdtemp()) / "runs.sqlite")
 
     return train(ds, algo, n_steps=steps, seed=seed, device="cpu", executor=executor,
-                 log_every=max(1, steps // 10), eval_every=0, checkpoint_every=0, holdout=0.0,
-                 store=_STORE, batch_size=batch, nice=0)  # same priority as the bare fit
+                 log_every=max(1, steps // 10), eval_every=0, checkpoint_every=0,
+                 checkpoint_seconds=0, holdout=0.0, store=_STORE, batch_size=batch,
+                 nice=0)  # no checkpoints, same priority as the bare fit
 
 
 def job_rate(job) -> float:
@@ -184,12 +191,98 @@ def bench_store(n: int = 300, rows: int = 12) -> None:
     print(f"  delay p50 {p50:.2f} ms, p95 {p95:.2f} ms")
 
 
+_FIRST_CALL = r"""
+import json, statistics, sys, time
+t0 = time.perf_counter()
+import workbench as wb
+t1 = time.perf_counter()
+ds = wb.load_dataset(sys.argv[1])       # from a file: train() has no dataset to save
+store = wb.RunStore(sys.argv[2])
+kw = dict(n_steps=20, log_every=10, eval_every=0, checkpoint_every=0, store=store,
+          batch_size=8, hidden_units=[16])
+
+def timed(seed):
+    t = time.perf_counter()
+    job = wb.train(ds, "dqn", seed=seed, **kw)
+    return time.perf_counter() - t, job
+
+first, j1 = timed(0)
+torch_in_caller = "torch" in sys.modules
+second, j2 = timed(1)                   # while the first job's worker imports torch
+j1.wait(progress=False)
+j2.wait(progress=False)
+later = []
+for seed in (2, 3, 4):
+    t, j = timed(seed)
+    later.append(t)
+    j.wait(progress=False)
+print(json.dumps({"import_workbench": t1 - t0, "first": first, "second": second,
+                  "later": statistics.median(later), "torch_right_after_first": torch_in_caller,
+                  "status": [j1.status, j2.status]}))
+"""
+
+_IMPORT_COST = r"""
+import time
+import workbench
+t = time.perf_counter()
+import torch
+from workbench._d3rlpy import d3rlpy
+print(time.perf_counter() - t)
+"""
+
+
+def bench_first_call(reps: int = 3) -> None:
+    """``wb.train`` call times in fresh processes vs ``import torch`` + d3rlpy."""
+    import numpy as np
+
+    from workbench.data.dataset import EpisodeDataset
+
+    root = Path(__file__).resolve().parents[1]
+    tmp = Path(tempfile.mkdtemp())
+    rng = np.random.default_rng(0)
+    n = 400
+    term = np.zeros(n, bool)
+    term[99::100] = True
+    obs = rng.normal(size=(n + 1, 4)).astype(np.float32)
+    ds = EpisodeDataset.from_flat(obs[:-1], rng.integers(0, 2, n), np.ones(n, np.float32), term,
+                                  np.zeros(n, bool), obs[1:].copy(), metadata={"name": "bench"})
+    path = tmp / "bench.npz"
+    ds.save(path, format="npz")
+    env = {**os.environ, "PYTHONPATH": str(root), "WORKBENCH_HOME": str(tmp / "home")}
+
+    def run(code: str, *args: str) -> str:
+        out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True,
+                             text=True, env=env, cwd=root, check=True)
+        return out.stdout.strip().splitlines()[-1]
+
+    calls = [json.loads(run(_FIRST_CALL, str(path), str(tmp / f"runs{i}.sqlite")))
+             for i in range(reps)]
+    imports = [float(run(_IMPORT_COST)) for _ in range(reps)]
+
+    def med(key: str) -> float:
+        return statistics.median(c[key] for c in calls)
+
+    imp = statistics.median(imports)
+    print(f"\n[wb.train right after `import workbench`, fresh processes, median of {reps}]")
+    print(f"  import workbench       : {med('import_workbench'):6.3f} s")
+    print(f"  import torch + d3rlpy  : {imp:6.3f} s   (the baseline)")
+    print(f"  first wb.train call    : {med('first'):6.3f} s   ({med('first') / imp:.3f}x the "
+          f"import; target well under 1 s)")
+    print(f"  second call            : {med('second'):6.3f} s   (while the first job's worker "
+          "imports torch)")
+    print(f"  later calls            : {med('later'):6.3f} s   ({med('later') / imp:.3f}x)")
+    print(f"  torch imported by the first call: "
+          f"{any(c['torch_right_after_first'] for c in calls)} (a background worker may "
+          "already have started importing it); jobs: "
+          f"{sorted({s for c in calls for s in c['status']})}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--quick", action="store_true", help="fewer steps (smoke run)")
-    p.add_argument("--only", choices=["fit", "process", "store"], default=None)
+    p.add_argument("--only", choices=["fit", "process", "store", "first"], default=None)
     a = p.parse_args()
     steps = 300 if a.quick else a.steps
     os.environ.setdefault("WORKBENCH_BENCH", "1")
@@ -200,6 +293,8 @@ def main() -> None:
         bench_process(steps, a.batch)
     if a.only in (None, "store"):
         bench_store()
+    if a.only in (None, "first"):
+        bench_first_call()
 
 
 if __name__ == "__main__":

@@ -48,8 +48,12 @@ class Run:
         params: every recorded parameter: ``spec`` (how it was started), ``hyperparameters``,
             ``config`` (the d3rlpy config), ``versions`` (package versions), ``dataset``
             (name, fingerprint, source), ``split`` (held-out episodes), ``d3rlpy_config``.
-        metrics: tidy ``step, name, value, wall_time``.
+        metrics: tidy ``step, name, value, wall_time``: the run's current view (after a
+            resume, rows of the interrupted attempt that the resumed attempt has not
+            reproduced yet are kept; see :meth:`RunStore.metrics`).
         artifacts: ``name, kind, path, step, created``.
+        attempts: ``attempt, start_step, step, status, started, finished, rows,
+            current_rows`` (one row per ``train``/``resume``; see :meth:`RunStore.attempts`).
     """
 
     run_id: str
@@ -57,6 +61,7 @@ class Run:
     params: dict[str, Any]
     metrics: pd.DataFrame
     artifacts: pd.DataFrame
+    attempts: pd.DataFrame = field(default=None, repr=False)  # type: ignore[assignment]
     store: RunStore = field(repr=False, default=None)  # type: ignore[assignment]
     _policy: Any = field(default=None, repr=False)
 
@@ -69,7 +74,8 @@ class Run:
         ``checkpoint=True`` or when there is no final model (a crashed run) — from the
         newest checkpoint.  ``None`` when neither exists.
         """
-        from ..training.worker import latest_checkpoint, load_policy
+        from ..training.checkpoints import latest_checkpoint
+        from ..training.worker import load_policy
 
         if not checkpoint:
             final = self.artifacts[self.artifacts["name"] == "final"]
@@ -85,6 +91,12 @@ class Run:
         from ..training.evaluators import training_health
 
         return training_health(self.metrics)
+
+    def all_metrics(self) -> pd.DataFrame:
+        """Every metric row of every attempt: ``step, name, value, wall_time, attempt,
+        current`` (``current``: the row is in :attr:`metrics`)."""
+        return (self.store.metrics(self.run_id, attempts="all").drop(columns="run_id")
+                .reset_index(drop=True))
 
     def curve(self, name: str) -> pd.DataFrame:
         """``step, value`` of one metric."""
@@ -102,4 +114,5 @@ def load_run(run_id: str, store: RunStore | None = None) -> Run:
     store.reap()
     info = store.get_run(run_id)
     metrics = store.metrics(run_id).drop(columns="run_id").reset_index(drop=True)
-    return Run(run_id, info, store.params(run_id), metrics, store.artifacts(run_id), store)
+    return Run(run_id, info, store.params(run_id), metrics, store.artifacts(run_id),
+               store.attempts(run_id), store)

@@ -6,8 +6,20 @@ Layout (``$WORKBENCH_HOME/runs.sqlite`` by default)::
                step (last logged), executor, device, pid, pid_start, host, created, started,
                finished, error, health (JSON)
     params     run_id, key, value (JSON)                      one row per parameter
-    metrics    run_id, step, name, value, wall_time           batched inserts
+    metrics    run_id, step, name, value, wall_time, attempt  batched inserts
+    attempts   run_id, attempt, start_step, step, status,     one row per start of a run
+               started, finished                              (``train`` = 1, each ``resume`` +1)
     artifacts  run_id, name, kind, path, step, created        checkpoints, final model
+
+Attempts: ``resume`` never deletes metrics.  It starts attempt ``k+1`` from its checkpoint
+step ``S``, and the rows the crashed or cancelled attempt committed after ``S`` stay in the
+table.  :meth:`RunStore.metrics` returns the *current view* by default: a row of attempt
+``k`` at step ``s`` is hidden only once a later attempt that started before ``s``
+(``start_step < s``) has committed step ``s`` itself (its ``step >= s``) or has completed
+the run.  So a crashed attempt's curve stays readable until the resumed attempt has
+reproduced those steps; ``metrics(..., attempts="all")`` returns every row ever committed,
+with its ``attempt`` and whether it is ``current``.  Databases written before attempts
+existed are migrated on open (their rows become attempt 1).
 
 Durability: WAL journal, ``synchronous=NORMAL``: a committed transaction survives the
 writing process being killed (SIGKILL); only an OS crash/power loss can lose the last
@@ -79,9 +91,20 @@ CREATE TABLE IF NOT EXISTS metrics (
     step INTEGER NOT NULL,
     name TEXT NOT NULL,
     value REAL,
-    wall_time REAL NOT NULL
+    wall_time REAL NOT NULL,
+    attempt INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS metrics_run_step ON metrics (run_id, step);
+CREATE TABLE IF NOT EXISTS attempts (
+    run_id TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    start_step INTEGER NOT NULL,
+    step INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    started REAL,
+    finished REAL,
+    PRIMARY KEY (run_id, attempt)
+);
 CREATE TABLE IF NOT EXISTS artifacts (
     run_id TEXT NOT NULL,
     name TEXT NOT NULL,
@@ -92,6 +115,13 @@ CREATE TABLE IF NOT EXISTS artifacts (
     PRIMARY KEY (run_id, name)
 );
 """
+
+#: A metric row ``m`` is superseded when a later attempt started before its step and has
+#: reached that step (or completed the run): the "current view" of :meth:`RunStore.metrics`.
+_SUPERSEDED = ("EXISTS (SELECT 1 FROM attempts a WHERE a.run_id = m.run_id AND a.attempt > "
+               "m.attempt AND a.start_step < m.step AND (a.step >= m.step OR a.status = "
+               "'completed'))")
+ATTEMPT_VIEWS = ("current", "all")
 
 _RUN_COLUMNS = ("run_id", "name", "algo", "dataset", "dataset_fingerprint", "status", "seed",
                 "n_steps", "step", "executor", "device", "pid", "pid_start", "host", "created",
@@ -175,11 +205,28 @@ class RunStore:
         try:
             con = self._con()
             con.executescript(_SCHEMA)
+            self._migrate(con)
         except sqlite3.DatabaseError as exc:
             raise WorkbenchError(f"{self.path}: cannot open the run store ({exc}). Fix: move the "
                                  "file aside; a new store will be created") from None
         if reap:
             self.reap()
+
+    @staticmethod
+    def _migrate(con: sqlite3.Connection) -> None:
+        """Bring a database written by an older version up to the current schema.
+
+        Adds ``metrics.attempt`` (existing rows: attempt 1).  Checked and altered inside one
+        ``BEGIN IMMEDIATE`` transaction, so processes opening the store at once do not race.
+        """
+        def has_attempt() -> bool:
+            return any(r[1] == "attempt" for r in con.execute("PRAGMA table_info(metrics)"))
+
+        if has_attempt():
+            return
+        with _tx(con):
+            if not has_attempt():
+                con.execute("ALTER TABLE metrics ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1")
 
     # ------------------------------------------------------------------ connection
     def _con(self) -> sqlite3.Connection:
@@ -242,7 +289,18 @@ class RunStore:
         if not fields:
             return
         sets = ", ".join(f"{k} = ?" for k in fields)
-        self._write(f"UPDATE runs SET {sets} WHERE run_id = ?", [*fields.values(), run_id])
+        con = self._con()
+        with _tx(con):
+            con.execute(f"UPDATE runs SET {sets} WHERE run_id = ?", [*fields.values(), run_id])
+            if "status" in fields:  # the latest attempt follows the run's status
+                att = {"status": fields["status"]}
+                if "started" in fields:
+                    att["started"] = fields["started"]
+                if "finished" in fields:
+                    att["finished"] = fields["finished"]
+                con.execute(f"UPDATE attempts SET {', '.join(f'{k} = ?' for k in att)} WHERE "
+                            "run_id = ? AND attempt = (SELECT MAX(attempt) FROM attempts WHERE "
+                            "run_id = ?)", [*att.values(), run_id, run_id])
 
     def claim(self, run_id: str, pid: int | None = None) -> None:
         """Mark a run ``running``, owned by ``pid`` (default: this process)."""
@@ -279,11 +337,17 @@ class RunStore:
         dead = [r[0] for r in rows if r[3] == self._host and not pid_alive(r[1], r[2])]
         for run_id in dead:
             con = self._con()
+            now = time.time()
             with _tx(con):
-                con.execute("UPDATE runs SET status = 'crashed', finished = ?, error = COALESCE("
-                            "error, ?) WHERE run_id = ? AND status IN ('queued', 'running')",
-                            (time.time(), "the process running this job died (killed or crashed);"
-                             " resume it with workbench.resume(run_id)", run_id))
+                cur = con.execute(
+                    "UPDATE runs SET status = 'crashed', finished = ?, error = COALESCE(error, ?) "
+                    "WHERE run_id = ? AND status IN ('queued', 'running')",
+                    (now, "the process running this job died (killed or crashed); resume it "
+                     "with workbench.resume(run_id)", run_id))
+                if cur.rowcount:
+                    con.execute("UPDATE attempts SET status = 'crashed', finished = ? WHERE "
+                                "run_id = ? AND attempt = (SELECT MAX(attempt) FROM attempts "
+                                "WHERE run_id = ?)", (now, run_id, run_id))
         return dead
 
     def runs(self) -> pd.DataFrame:
@@ -300,10 +364,11 @@ class RunStore:
         return df
 
     def delete_run(self, run_id: str) -> None:
-        """Remove a run with its params, metrics and artefact rows (files are left alone)."""
+        """Remove a run with its params, metrics, attempts and artefact rows (files are left
+        alone)."""
         con = self._con()
         with _tx(con):
-            for table in ("metrics", "params", "artifacts", "runs"):
+            for table in ("metrics", "attempts", "params", "artifacts", "runs"):
                 con.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
 
     # ------------------------------------------------------------------ params
@@ -320,56 +385,141 @@ class RunStore:
                                    (run_id,)).fetchall()
         return {k: json.loads(v) for k, v in rows}
 
-    # ------------------------------------------------------------------ metrics
-    def log_metrics(self, run_id: str, rows: Iterable[tuple[int, str, float, float]],
-                    step: int | None = None) -> int:
-        """Insert ``(step, name, value, wall_time)`` rows in one transaction.
+    # ------------------------------------------------------------------ attempts
+    def begin_attempt(self, run_id: str, start_step: int = 0) -> int:
+        """Record a new attempt of ``run_id`` starting after step ``start_step``; returns its
+        number (1 for a new run, ``k + 1`` after ``k`` attempts).
 
-        ``step``: also record it as the run's last step (same transaction).
-        Returns the number of rows written.  NaN values are stored as NULL (read back as NaN).
+        Nothing is deleted: the rows earlier attempts committed after ``start_step`` stay
+        in the current view until this attempt reproduces their steps (see the module
+        docstring).  A run recorded before attempts existed gets its attempt 1 backfilled
+        from the run row first.  The new attempt starts ``queued``.
+
+        Raises:
+            ConfigError: no such run.
         """
-        data = [(run_id, int(s), str(n), None if v is None or (isinstance(v, float) and
-                 math.isnan(v)) else float(v), float(w)) for s, n, v, w in rows]
+        run = self.get_run(run_id)
         con = self._con()
         with _tx(con):
-            con.executemany("INSERT INTO metrics (run_id, step, name, value, wall_time) "
-                            "VALUES (?, ?, ?, ?, ?)", data)
+            last = con.execute("SELECT MAX(attempt) FROM attempts WHERE run_id = ?",
+                               (run_id,)).fetchone()[0]
+            if last is None:
+                legacy = con.execute("SELECT MAX(attempt) FROM metrics WHERE run_id = ?",
+                                     (run_id,)).fetchone()[0]
+                if legacy is not None:  # metrics from before attempts were recorded
+                    con.execute("INSERT INTO attempts (run_id, attempt, start_step, step, status, "
+                                "started, finished) VALUES (?, ?, 0, ?, ?, ?, ?)",
+                                (run_id, int(legacy), int(run["step"] or 0), run["status"],
+                                 run["started"], run["finished"]))
+                last = legacy or 0
+            k = int(last) + 1
+            con.execute("INSERT INTO attempts (run_id, attempt, start_step, step, status) "
+                        "VALUES (?, ?, ?, ?, 'queued')", (run_id, k, int(start_step),
+                                                          int(start_step)))
+        return k
+
+    def attempts(self, run_id: str) -> pd.DataFrame:
+        """A run's attempts, oldest first.
+
+        Columns ``attempt, start_step`` (the checkpoint step it resumed from; 0 for the
+        first), ``step`` (the last step it committed), ``status``, ``started``,
+        ``finished`` (epoch seconds), ``rows`` (metric rows it committed) and
+        ``current_rows`` (of those, rows still in the current view).
+        """
+        import pandas as pd
+
+        return pd.read_sql_query(
+            "SELECT a.attempt, a.start_step, a.step, a.status, a.started, a.finished, "
+            "(SELECT COUNT(*) FROM metrics m WHERE m.run_id = a.run_id AND m.attempt = "
+            "a.attempt) AS rows, (SELECT COUNT(*) FROM metrics m WHERE m.run_id = a.run_id AND "
+            f"m.attempt = a.attempt AND NOT {_SUPERSEDED}) AS current_rows FROM attempts a "
+            "WHERE a.run_id = ? ORDER BY a.attempt", self._con(), params=[run_id])
+
+    # ------------------------------------------------------------------ metrics
+    def log_metrics(self, run_id: str, rows: Iterable[tuple[int, str, float, float]],
+                    step: int | None = None, attempt: int | None = None) -> int:
+        """Insert ``(step, name, value, wall_time)`` rows in one transaction.
+
+        Args:
+            run_id: the run.
+            rows: the metric rows; ``step`` in gradient updates, ``wall_time`` epoch seconds.
+            step: also record it as the run's and the attempt's last step (same
+                transaction, so readers never see an attempt's step without its rows).
+            attempt: the attempt writing (default: the run's latest attempt, or 1).
+
+        Returns the number of rows written.  NaN values are stored as NULL (read back as NaN).
+        """
+        con = self._con()
+        if attempt is None:
+            attempt = con.execute("SELECT MAX(attempt) FROM attempts WHERE run_id = ?",
+                                  (run_id,)).fetchone()[0] or 1
+        k = int(attempt)
+        data = [(run_id, int(s), str(n), None if v is None or (isinstance(v, float) and
+                 math.isnan(v)) else float(v), float(w), k) for s, n, v, w in rows]
+        with _tx(con):
+            con.executemany("INSERT INTO metrics (run_id, step, name, value, wall_time, attempt) "
+                            "VALUES (?, ?, ?, ?, ?, ?)", data)
             if step is not None:
                 con.execute("UPDATE runs SET step = ? WHERE run_id = ?", (int(step), run_id))
+                con.execute("UPDATE attempts SET step = ? WHERE run_id = ? AND attempt = ?",
+                            (int(step), run_id, k))
         return len(data)
 
     def metrics(self, run_id: str | Sequence[str] | None = None, names: Sequence[str] | None =
-                None, since_step: int | None = None) -> pd.DataFrame:
+                None, since_step: int | None = None, attempts: str = "current") -> pd.DataFrame:
         """Tidy metrics: columns ``run_id, step, name, value, wall_time`` sorted by run, step.
 
         Args:
             run_id: one id, several, or ``None`` for all runs.
             names: keep only these metric names.
             since_step: keep rows with ``step > since_step``.
+            attempts: ``"current"`` (default): the run's current view, one value per step
+                and name: a row an earlier attempt committed is left out only once a
+                resumed attempt has committed the same step (or completed the run).
+                ``"all"``: every row ever committed, with two more columns: ``attempt``
+                (1, 2, ...) and ``current`` (whether the row is in the current view).
+
+        Raises:
+            ConfigError: ``attempts`` is neither ``"current"`` nor ``"all"``.
         """
         import pandas as pd
 
+        if attempts not in ATTEMPT_VIEWS:
+            raise ConfigError(f"attempts={attempts!r}; valid: {ATTEMPT_VIEWS} ('current': the "
+                              "run's current curves, 'all': every attempt's rows)")
         where, args = [], []
         if run_id is not None:
             ids = [run_id] if isinstance(run_id, str) else list(run_id)
-            where.append(f"run_id IN ({', '.join('?' for _ in ids)})")
+            where.append(f"m.run_id IN ({', '.join('?' for _ in ids)})")
             args += ids
         if names is not None:
-            where.append(f"name IN ({', '.join('?' for _ in names)})")
+            where.append(f"m.name IN ({', '.join('?' for _ in names)})")
             args += list(names)
         if since_step is not None:
-            where.append("step > ?")
+            where.append("m.step > ?")
             args.append(int(since_step))
-        sql = "SELECT run_id, step, name, value, wall_time FROM metrics"
+        cols = "m.run_id, m.step, m.name, m.value, m.wall_time"
+        if attempts == "all":
+            cols += f", m.attempt, NOT {_SUPERSEDED} AS current"
+        else:
+            where.append(f"NOT {_SUPERSEDED}")
+        sql = f"SELECT {cols} FROM metrics m"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY run_id, step, rowid"
+        sql += " ORDER BY m.run_id, m.step, m.rowid"
         df = pd.read_sql_query(sql, self._con(), params=args)
         df["value"] = df["value"].astype("float64")
+        if attempts == "all":
+            df["attempt"] = df["attempt"].astype("int64")
+            df["current"] = df["current"].astype(bool)
         return df
 
     def delete_metrics_after(self, run_id: str, step: int) -> int:
-        """Drop a run's metric rows with ``step > step`` (before resuming); returns the count."""
+        """Drop a run's metric rows with ``step > step`` (every attempt's); returns the count.
+
+        Destructive maintenance only: :func:`workbench.resume` does not call it any more
+        (a resumed attempt supersedes rows in the current view instead of deleting them).
+        """
         con = self._con()
         with _tx(con):
             cur = con.execute("DELETE FROM metrics WHERE run_id = ? AND step > ?", (run_id, step))
@@ -398,18 +548,22 @@ class RunStore:
         """``PRAGMA integrity_check`` result (``"ok"`` when healthy)."""
         return str(self._con().execute("PRAGMA integrity_check").fetchone()[0])
 
-    def export(self, path: str | os.PathLike, run_id: str | Sequence[str] | None = None) -> Path:
+    def export(self, path: str | os.PathLike, run_id: str | Sequence[str] | None = None, *,
+               attempts: str = "current") -> Path:
         """Write metrics (tidy, with the runs' algo/dataset/seed) to ``.parquet`` or ``.csv``.
 
+        ``attempts``: ``"current"`` (each run's current view) or ``"all"`` (every attempt's
+        rows, with ``attempt`` and ``current`` columns); see :meth:`metrics`.
+
         Raises:
-            ConfigError: another suffix.
+            ConfigError: another suffix, or an unknown ``attempts``.
         """
         from ..data.atomic import atomic_file
 
         path = Path(path)
         if path.suffix not in (".parquet", ".csv"):
             raise ConfigError(f"{path}: export to .parquet or .csv")
-        m = self.metrics(run_id)
+        m = self.metrics(run_id, attempts=attempts)
         runs = self.runs()[["run_id", "algo", "dataset", "seed", "status"]]
         df = m.merge(runs, on="run_id", how="left")
         with atomic_file(path) as tmp:

@@ -5,17 +5,31 @@
     resume(run_id)                                        # from the last checkpoint
     sweep(ds, algos=["cql", "bc"], seeds=range(5)).summary()
 
-See :mod:`workbench.training.job` for executors and what stays non-deterministic in
-thread mode, :mod:`workbench.training.stream` for the live metric stream API.
+See :mod:`workbench.training.job` for executors, exits and what stays non-deterministic in
+thread mode, :mod:`workbench.training.stream` for the live metric stream API,
+:mod:`workbench.training.checkpoints` for when checkpoints are written.
+
+Importing this package does not import torch or d3rlpy (``FastReplayBuffer`` is loaded on
+first access): :func:`train` returns without paying for them in the caller's thread.
 """
+
+from typing import Any
 
 from .algorithms import algorithms, resolve_algorithm
 from .evaluators import training_health
 from .job import TrainingJob, max_workers, resume, set_max_workers, train
-from .sampler import FastReplayBuffer
 from .stream import MetricStream, Subscription, metric_stream
 from .sweep import Sweep, sweep
 
 __all__ = ["train", "resume", "TrainingJob", "algorithms", "resolve_algorithm", "sweep", "Sweep",
            "metric_stream", "MetricStream", "Subscription", "FastReplayBuffer",
            "training_health", "set_max_workers", "max_workers"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "FastReplayBuffer":  # imports d3rlpy
+        from .sampler import FastReplayBuffer
+
+        globals()[name] = FastReplayBuffer
+        return FastReplayBuffer
+    raise AttributeError(f"module 'workbench.training' has no attribute {name!r}")

@@ -13,6 +13,17 @@ Hyperparameters are the fields of the d3rlpy config dataclass (``batch_size``,
   ``reward_scaler="standard" | "min_max" | "return"``: scaler by name;
 - ``hidden_units=[256, 256]``: a ``VectorEncoderFactory`` for every ``*encoder_factory`` field.
 
+Validation without d3rlpy: :func:`validate_hyperparameters` (what :func:`workbench.train`
+calls) checks names, types and ranges against a description of every config class
+(field name → kind and default) cached in :mod:`workbench.training._config_fields`, so a
+bad hyperparameter is a :class:`~workbench.errors.ConfigError` in the caller's thread
+without importing torch or d3rlpy (seconds).  The worker builds the real config with
+:func:`build_config`, which runs the same checks against the live classes.  When the
+installed d3rlpy is not the version the cache describes, the live classes are used
+everywhere.  Regenerate the cache after upgrading d3rlpy with
+``python -c "from workbench.training.algorithms import write_config_description as w; w()"``
+(a test compares it with the live classes).
+
 Decision transformers (``decision_transformer``, ``discrete_decision_transformer``,
 ``tacr``) are refused with a :class:`~workbench.errors.ConfigError`: they are sequence
 models trained on trajectory slices with a different loop and no Q-function, so the
@@ -34,7 +45,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ..data.dataset import EpisodeDataset
 
-__all__ = ["AlgorithmSpec", "algorithms", "resolve_algorithm", "build_config", "ALGORITHMS"]
+__all__ = ["AlgorithmSpec", "algorithms", "resolve_algorithm", "build_config",
+           "validate_hyperparameters", "describe_configs", "config_kinds", "ALGORITHMS"]
 
 
 @dataclass(frozen=True)
@@ -203,27 +215,113 @@ _SCALERS = {
 }
 
 
-def _coerce(spec: AlgorithmSpec, name: str, value: Any, default: Any) -> Any:
-    from .._d3rlpy import d3rlpy
+def _kind(default: Any) -> str:
+    """The kind of a config field, from its default: ``bool``, ``int``, ``float``, ``str``
+    or ``object`` (``None`` defaults, factories, scalers...)."""
+    for t in (bool, int, float, str):
+        if isinstance(default, t):
+            return t.__name__
+    return "object"
 
+
+def _describe_default(default: Any) -> Any:
+    if default is None or isinstance(default, (bool, int, float, str)):
+        return default
+    return type(default).__name__  # objects: their class (reprs may hold addresses)
+
+
+def describe_configs() -> dict[str, Any]:
+    """The live description of every algorithm's d3rlpy config (imports d3rlpy).
+
+    Returns ``{"d3rlpy": version, "configs": {config class: {field: {"kind": kind,
+    "default": default}}}}``; an object default is described by its class name.
+    """
+    from importlib import metadata
+
+    out: dict[str, Any] = {}
+    for spec in sorted(ALGORITHMS.values(), key=lambda s: s.config_class):
+        out[spec.config_class] = {name: {"kind": _kind(d), "default": _describe_default(d)}
+                                  for name, d in sorted(spec.fields().items())}
+    return {"d3rlpy": metadata.version("d3rlpy"), "configs": out}
+
+
+def write_config_description(path: str | None = None) -> str:
+    """Write :func:`describe_configs` to the cached module
+    (``workbench/training/_config_fields.py`` by default); returns the path."""
+    import pprint
+    from pathlib import Path
+
+    target = Path(path) if path else Path(__file__).with_name("_config_fields.py")
+    desc = describe_configs()
+    text = ('"""Fields of the d3rlpy config of every algorithm, generated from d3rlpy '
+            f'{desc["d3rlpy"]} by\n'
+            '``workbench.training.algorithms.write_config_description()``; do not edit."""\n\n'
+            f'D3RLPY_VERSION = {desc["d3rlpy"]!r}\n\n'
+            f'CONFIGS = {pprint.pformat(desc["configs"], width=100, sort_dicts=True)}\n')
+    target.write_text(text)
+    return str(target)
+
+
+_KINDS: dict[str, dict[str, str]] | None = None
+
+
+def _cached_kinds() -> dict[str, dict[str, str]] | None:
+    """``{config class: {field: kind}}`` from the cache, or ``None`` when the installed
+    d3rlpy is not the version it describes (checked once, without importing d3rlpy)."""
+    global _KINDS
+    if _KINDS is None:
+        from importlib import metadata
+
+        from . import _config_fields
+
+        try:
+            installed = metadata.version("d3rlpy")
+        except metadata.PackageNotFoundError:  # pragma: no cover - d3rlpy is a dependency
+            installed = None
+        _KINDS = ({c: {f: d["kind"] for f, d in fields.items()}
+                   for c, fields in _config_fields.CONFIGS.items()}
+                  if installed == _config_fields.D3RLPY_VERSION else {})
+    return _KINDS or None
+
+
+def config_kinds(spec: AlgorithmSpec, live: bool = False) -> dict[str, str]:
+    """``{hyperparameter: kind}`` of ``spec``'s d3rlpy config (kinds: ``bool``, ``int``,
+    ``float``, ``str``, ``object``).
+
+    From the cached description unless ``live`` is set or the installed d3rlpy differs
+    from the cached version (then from the live class, importing d3rlpy).
+    """
+    cached = None if live else _cached_kinds()
+    if cached is not None and spec.config_class in cached:
+        return dict(cached[spec.config_class])
+    return {name: _kind(d) for name, d in spec.fields().items()}
+
+
+def _coerce(spec: AlgorithmSpec, name: str, value: Any, kind: str) -> Any:
+    """``value`` checked (and converted) for a field of ``kind``; scaler names are checked
+    and returned as names (:func:`build_config` makes the scaler objects).
+
+    Raises:
+        ConfigError: wrong type or range, or an unknown scaler name.
+    """
     if name in _SCALERS and isinstance(value, str):
         table = _SCALERS[name]
         if value not in table:
             raise ConfigError(f"{spec.name}: {name}={value!r} is not a known scaler; valid: "
                               f"{sorted(table)} (or pass a d3rlpy scaler object)")
-        return getattr(d3rlpy.preprocessing, table[value])()
-    if isinstance(default, bool):
+        return value
+    if kind == "bool":
         if not isinstance(value, (bool, int)) or (isinstance(value, int) and value not in (0, 1)):
             raise ConfigError(f"{spec.name}: {name} must be a bool, got {value!r}")
         return bool(value)
-    if isinstance(default, int):
+    if kind == "int":
         if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
             raise ConfigError(f"{spec.name}: {name} must be an integer, got {value!r}")
         if name in ("batch_size", "n_critics", "n_action_samples", "target_update_interval",
                     "update_actor_interval") and int(value) < 1:
             raise ConfigError(f"{spec.name}: {name} must be >= 1, got {value!r}")
         return int(value)
-    if isinstance(default, float):
+    if kind == "float":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{spec.name}: {name} must be a number, got {value!r}")
         value = float(value)
@@ -232,13 +330,63 @@ def _coerce(spec: AlgorithmSpec, name: str, value: Any, default: Any) -> Any:
         if name.endswith("learning_rate") and value < 0:
             raise ConfigError(f"{spec.name}: {name} must be >= 0, got {value}")
         return value
-    if isinstance(default, str) and not isinstance(value, str):
+    if kind == "str" and not isinstance(value, str):
         raise ConfigError(f"{spec.name}: {name} must be a string, got {value!r}")
     return value
 
 
+def _check(spec: AlgorithmSpec, hyperparameters: dict[str, Any] | None,
+           live: bool) -> tuple[dict[str, Any], list[int] | None, list[str]]:
+    """Validate ``hyperparameters`` against the config description; returns the coerced
+    values, the ``hidden_units`` (or ``None``) and the encoder fields they size."""
+    hp = dict(hyperparameters or {})
+    kinds = config_kinds(spec, live)
+    hidden = hp.pop("hidden_units", None)
+    units: list[int] | None = None
+    enc: list[str] = []
+    if hidden is not None:
+        try:
+            units = [int(u) for u in hidden]
+        except (TypeError, ValueError):
+            raise ConfigError(f"{spec.name}: hidden_units must be a list of ints, got {hidden!r}") from None
+        if not units or min(units) < 1:
+            raise ConfigError(f"{spec.name}: hidden_units must be positive ints, got {hidden!r}")
+        enc = [f for f in kinds if f.endswith("encoder_factory")]
+        if not enc:
+            raise ConfigError(f"{spec.name} has no encoder to size with hidden_units")
+    unknown = sorted(set(hp) - set(kinds))
+    if unknown:
+        others = [s for s in ALGORITHMS.values() if s.family == spec.family and s is not spec]
+        where = ""
+        for o in others:
+            belongs = [u for u in unknown if u in config_kinds(o, live)]
+            if belongs:
+                where = (f" {belongs} belong to {o.name} ({o.action_space} actions); this dataset "
+                         f"uses {spec.name} ({spec.action_space}).")
+        close = {u: difflib.get_close_matches(u, list(kinds), n=1) for u in unknown}
+        hints = "; ".join(f"{u!r} → did you mean {c[0]!r}?" for u, c in close.items() if c)
+        raise ConfigError(f"unknown hyperparameter(s) {unknown} for {spec.name}.{where}"
+                          f"{' ' + hints + '.' if hints else ''} Valid: {sorted(kinds)} "
+                          "(plus hidden_units)")
+    return {k: _coerce(spec, k, v, kinds[k]) for k, v in hp.items()}, units, enc
+
+
+def validate_hyperparameters(spec: AlgorithmSpec,
+                             hyperparameters: dict[str, Any] | None = None) -> None:
+    """Check ``hyperparameters`` for ``spec`` as :func:`build_config` would, without
+    importing d3rlpy (against the cached config description; see the module docstring).
+
+    Raises:
+        ConfigError: an unknown hyperparameter (listing the valid ones, and naming the other
+            variant when it belongs there) or a value of the wrong type/range.
+    """
+    _check(spec, hyperparameters, live=False)
+
+
 def build_config(spec: AlgorithmSpec, hyperparameters: dict[str, Any] | None = None) -> Any:
-    """The d3rlpy config for ``spec`` with ``hyperparameters`` validated and applied.
+    """The d3rlpy config for ``spec`` with ``hyperparameters`` validated and applied
+    (imports d3rlpy; the checks are those of :func:`validate_hyperparameters`, run
+    against the live config class).
 
     Raises:
         ConfigError: an unknown hyperparameter (listing the valid ones, and naming the other
@@ -246,36 +394,12 @@ def build_config(spec: AlgorithmSpec, hyperparameters: dict[str, Any] | None = N
     """
     from .._d3rlpy import d3rlpy
 
-    hp = dict(hyperparameters or {})
-    defaults = spec.fields()
-    hidden = hp.pop("hidden_units", None)
-    if hidden is not None:
-        try:
-            units = [int(u) for u in hidden]
-        except TypeError:
-            raise ConfigError(f"{spec.name}: hidden_units must be a list of ints, got {hidden!r}") from None
-        if not units or min(units) < 1:
-            raise ConfigError(f"{spec.name}: hidden_units must be positive ints, got {hidden!r}")
-        enc = [f for f in defaults if f.endswith("encoder_factory")]
-        if not enc:
-            raise ConfigError(f"{spec.name} has no encoder to size with hidden_units")
-        for f in enc:
-            hp.setdefault(f, d3rlpy.models.VectorEncoderFactory(hidden_units=units))
-    unknown = sorted(set(hp) - set(defaults))
-    if unknown:
-        others = [s for s in ALGORITHMS.values() if s.family == spec.family and s is not spec]
-        where = ""
-        for o in others:
-            belongs = [u for u in unknown if u in o.fields()]
-            if belongs:
-                where = (f" {belongs} belong to {o.name} ({o.action_space} actions); this dataset "
-                         f"uses {spec.name} ({spec.action_space}).")
-        close = {u: difflib.get_close_matches(u, list(defaults), n=1) for u in unknown}
-        hints = "; ".join(f"{u!r} → did you mean {c[0]!r}?" for u, c in close.items() if c)
-        raise ConfigError(f"unknown hyperparameter(s) {unknown} for {spec.name}.{where}"
-                          f"{' ' + hints + '.' if hints else ''} Valid: {sorted(defaults)} "
-                          "(plus hidden_units)")
-    kwargs = {k: _coerce(spec, k, v, defaults[k]) for k, v in hp.items()}
+    kwargs, units, enc = _check(spec, hyperparameters, live=True)
+    for name, value in list(kwargs.items()):
+        if name in _SCALERS and isinstance(value, str):
+            kwargs[name] = getattr(d3rlpy.preprocessing, _SCALERS[name][value])()
+    for f in enc:
+        kwargs.setdefault(f, d3rlpy.models.VectorEncoderFactory(hidden_units=units))
     try:
         return spec.config_type()(**kwargs)
     except (TypeError, ValueError, AssertionError) as exc:

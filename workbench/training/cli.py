@@ -1,7 +1,8 @@
 """``workbench train`` and ``workbench runs`` (wired into :mod:`workbench.cli`).
 
     workbench train DATASET --algo cql --steps N [--seed S] [--device auto] [--executor thread]
-                    [--env ID] [--log-every K] [--set NAME=VALUE ...] [--json]
+                    [--env ID] [--log-every K] [--checkpoint-seconds S] [--set NAME=VALUE ...]
+                    [--json]
     workbench runs [--json] [--run RUN_ID]
     workbench resume RUN_ID
 
@@ -51,6 +52,9 @@ def add_parser(subparsers: Any) -> None:
     s.add_argument("--log-every", type=int, default=None)
     s.add_argument("--eval-every", type=int, default=None)
     s.add_argument("--checkpoint-every", type=int, default=None)
+    s.add_argument("--checkpoint-seconds", type=float, default=None,
+                   help="also checkpoint every this many seconds of wall time (default 30; "
+                   "0 = off)")
     s.add_argument("--set", action="append", metavar="NAME=VALUE",
                    help="hyperparameter (JSON value), repeatable: --set batch_size=256")
     s.add_argument("--no-progress", action="store_true")
@@ -97,7 +101,10 @@ def run(args: argparse.Namespace) -> int:
     job = train(args.dataset, algo=args.algo, n_steps=args.steps, seed=args.seed,
                 device=args.device, executor=args.executor, env=args.env,
                 log_every=args.log_every, eval_every=args.eval_every,
-                checkpoint_every=args.checkpoint_every, **_hyperparameters(args.set))
+                checkpoint_every=args.checkpoint_every,
+                **({} if args.checkpoint_seconds is None else
+                   {"checkpoint_seconds": args.checkpoint_seconds}),
+                **_hyperparameters(args.set))
     try:
         job.wait(progress=not args.no_progress)
     except KeyboardInterrupt:

@@ -27,21 +27,42 @@ Reproducibility in thread mode — what stays non-deterministic:
 - on CUDA, cuDNN/cuBLAS kernels and atomics may be non-deterministic in any mode.
 
 Use ``executor="process"`` when bitwise reproducibility matters.
+
+Exiting Python while jobs run: at interpreter exit every live job of this process is
+cancelled and joined, all together for at most :data:`EXIT_TIMEOUT` seconds (30;
+the environment variable ``WORKBENCH_EXIT_TIMEOUT`` overrides it), so a cancelled job
+records ``cancelled`` (with its partially trained policy) instead of being left
+``running`` with its thread inside torch (which aborted the interpreter: "terminate called
+without an active exception").  A job that has not stopped in time is recorded
+``crashed`` with the reason and can be resumed.  The handler is registered with
+``threading._register_atexit``, which runs before non-daemon threads are joined and
+before ``atexit`` handlers, in particular before ``multiprocessing``'s, which would
+otherwise terminate process-executor workers before they can stop cleanly.
+
+``train`` itself imports neither torch nor d3rlpy: hyperparameters are checked against a
+cached description of the d3rlpy configs (:mod:`workbench.training.algorithms`), the
+worker imports the training stack in its own thread (or process) and resolves
+``device="auto"`` there.
 """
 
 from __future__ import annotations
 
-import json
+import atexit
+import math
 import os
 import queue
 import threading
 import time
+import traceback
 import uuid
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, TrainingError
+from .checkpoints import latest_checkpoint
+from .devices import check_device
+from .spec import DEFAULT_CHECKPOINT_SECONDS, Hooks, RunSpec
 from .stream import Subscription, metric_stream
-from .worker import Hooks, RunSpec, check_device, latest_checkpoint, load_policy, run_job
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -49,7 +70,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..data.dataset import EpisodeDataset
     from ..tracking.store import RunStore
 
-__all__ = ["TrainingJob", "train", "resume", "set_max_workers", "max_workers", "EXECUTORS"]
+__all__ = ["TrainingJob", "train", "resume", "set_max_workers", "max_workers", "EXECUTORS",
+           "live_jobs", "shutdown_jobs", "EXIT_TIMEOUT"]
 
 EXECUTORS = ("thread", "process")
 _FINISHED = ("completed", "failed", "cancelled", "crashed")
@@ -105,6 +127,75 @@ def max_workers(executor: str) -> int:
     return _SLOTS[executor].n
 
 
+# ---------------------------------------------------------------------------- exit
+#: Seconds to wait at interpreter exit for every live job to stop (all jobs together).
+#: The environment variable ``WORKBENCH_EXIT_TIMEOUT`` overrides it when set.
+EXIT_TIMEOUT = 30.0
+
+_LIVE: weakref.WeakSet[TrainingJob] = weakref.WeakSet()
+_LIVE_LOCK = threading.Lock()
+
+
+def live_jobs() -> list[TrainingJob]:
+    """Jobs of this process that have not stopped yet (queued, running, or stopping)."""
+    with _LIVE_LOCK:
+        jobs = list(_LIVE)
+    return [j for j in jobs if not j._stopped()]
+
+
+def _exit_timeout() -> float:
+    text = os.environ.get("WORKBENCH_EXIT_TIMEOUT")
+    if text:
+        try:
+            return max(0.0, float(text))
+        except ValueError:
+            pass
+    return float(EXIT_TIMEOUT)
+
+
+def shutdown_jobs(timeout: float | None = None) -> list[TrainingJob]:
+    """Cancel every live job of this process and wait until they have stopped.
+
+    What runs at interpreter exit.  Each job is cancelled (a queued one never starts, a
+    running one stops after its current update and records ``cancelled``), then joined:
+    all together for at most ``timeout`` seconds (default :data:`EXIT_TIMEOUT`, or
+    ``$WORKBENCH_EXIT_TIMEOUT``).  A job still running after that is recorded ``crashed``
+    with the reason (its process-executor worker is terminated); none is left
+    ``running``.  Returns the jobs that were live.
+    """
+    jobs = live_jobs()
+    if not jobs:
+        return []
+    timeout = _exit_timeout() if timeout is None else float(timeout)
+    deadline = time.monotonic() + timeout
+    for j in jobs:
+        try:
+            j.cancel()
+        except Exception:  # noqa: BLE001 - the others must still be stopped
+            pass
+    for j in jobs:
+        j._join(max(0.0, deadline - time.monotonic()))
+    for j in jobs:
+        if not j._stopped():
+            j._abandon(f"Python exited while this job was still stopping (not stopped "
+                       f"{timeout:g} s after it was cancelled; WORKBENCH_EXIT_TIMEOUT sets the "
+                       "wait); resume it with workbench.resume(run_id)")
+    return jobs
+
+
+def _at_exit() -> None:
+    try:
+        shutdown_jobs()
+    except Exception:  # pragma: no cover - never turn an exit into a traceback
+        traceback.print_exc()
+
+
+try:  # runs before non-daemon threads are joined and before atexit handlers
+    threading._register_atexit(_at_exit)  # type: ignore[attr-defined]
+except (AttributeError, RuntimeError):  # pragma: no cover - other Pythons
+    atexit.register(_at_exit)
+
+
 # ---------------------------------------------------------------------------- the handle
 class TrainingJob:
     """Handle of one training run (returned at once by :func:`train`).
@@ -136,6 +227,8 @@ class TrainingJob:
         self._thread: threading.Thread | None = None
         self._proc: Any = None
         self._mp_cancel: Any = None
+        with _LIVE_LOCK:
+            _LIVE.add(self)
 
     # ------------------------------------------------------------------ state
     @property
@@ -155,6 +248,18 @@ class TrainingJob:
         return self._step
 
     @property
+    def device(self) -> str:
+        """The device: ``cpu:0`` or ``cuda:N``; ``"auto"`` until the worker has resolved it
+        (``train`` does not import torch to find out)."""
+        dev = self._spec.device
+        if dev == "auto":
+            try:
+                dev = str(self.store.get_run(self.run_id)["device"] or "auto")
+            except Exception:  # noqa: BLE001 - deleted run: keep "auto"
+                pass
+        return dev
+
+    @property
     def error(self) -> str | None:
         """The formatted traceback when the job ``failed``, else ``None``."""
         return self._error
@@ -171,7 +276,9 @@ class TrainingJob:
             art = self.store.artifacts(self.run_id)
             final = art[art["name"] == "final"]
             if len(final):
-                self._policy = load_policy(final["path"].iloc[-1], device=self._spec.device)
+                from .worker import load_policy
+
+                self._policy = load_policy(final["path"].iloc[-1], device=self.device)
         return self._policy
 
     def _set_status(self, status: str, error: str | None = None) -> None:
@@ -185,13 +292,16 @@ class TrainingJob:
                 self._done.set()
 
     # ------------------------------------------------------------------ metrics
-    def metrics(self, names: list[str] | None = None) -> pd.DataFrame:
+    def metrics(self, names: list[str] | None = None, attempts: str = "current") -> pd.DataFrame:
         """Every committed metric of this run: columns ``step, name, value, wall_time``.
 
         Read from the RunStore (so it is complete and the same after a restart); new rows
-        appear once per logging interval.  ``wall_time`` is epoch seconds.
+        appear once per logging interval.  ``wall_time`` is epoch seconds.  After a
+        resume, the interrupted attempt's rows stay until this attempt has committed the
+        same steps; ``attempts="all"`` returns every attempt's rows with ``attempt`` and
+        ``current`` columns (see :meth:`~workbench.tracking.RunStore.metrics`).
         """
-        df = self.store.metrics(self.run_id, names=names)
+        df = self.store.metrics(self.run_id, names=names, attempts=attempts)
         return df.drop(columns="run_id").reset_index(drop=True)
 
     def drain_metrics(self) -> pd.DataFrame:
@@ -210,25 +320,69 @@ class TrainingJob:
         return training_health(self.metrics())
 
     # ------------------------------------------------------------------ control
-    def cancel(self) -> bool:
+    def cancel(self, wait: bool = False, timeout: float | None = None) -> bool:
         """Stop the job: a queued job never starts; a running one stops after the current
         update and ends ``cancelled`` (its partially trained policy is kept).
 
+        Args:
+            wait: also block until the job has stopped: its status is final and its worker
+                thread (and process) has ended, so it is safe to exit Python right after.
+            timeout: with ``wait``, the most seconds to wait (``None``: no limit).
+
         Returns ``True`` when a cancellation was requested, ``False`` (a no-op) when the
         job had already finished.
+
+        Raises:
+            TimeoutError: ``wait`` and the job had not stopped after ``timeout`` seconds.
         """
         with self._lock:
-            if self._status in _FINISHED:
-                return False
-            self._cancel.set()
-            if self._mp_cancel is not None:
-                self._mp_cancel.set()
+            requested = self._status not in _FINISHED
+            if requested:
+                self._cancel.set()
+                if self._mp_cancel is not None:
+                    self._mp_cancel.set()
             queued = self._status == "queued"
-        if queued:
+        if requested and queued:
             # the worker thread sees the flag before starting; record it now
             self.store.update_run(self.run_id, status="cancelled", finished=time.time())
             self._set_status("cancelled")
-        return True
+        if wait and not self._join(timeout):
+            raise TimeoutError(f"run {self.run_id} had not stopped {timeout}s after cancel "
+                               f"(status {self._status})")
+        return requested
+
+    def _stopped(self) -> bool:
+        """The job is final and its worker thread has ended (or never started)."""
+        t = self._thread
+        if t is None:
+            return self._status in _FINISHED
+        return not t.is_alive()
+
+    def _join(self, timeout: float | None) -> bool:
+        """Wait until :meth:`_stopped` (at most ``timeout`` seconds); returns it."""
+        t = self._thread
+        if t is not None:
+            t.join(timeout)
+        else:
+            self._done.wait(timeout)
+        return self._stopped()
+
+    def _abandon(self, reason: str) -> None:
+        """Record a job that did not stop in time as ``crashed`` (never left ``running``);
+        a process-executor worker is terminated."""
+        proc = self._proc
+        if proc is not None and proc.is_alive():
+            proc.terminate()
+            proc.join(2.0)
+            if proc.is_alive():
+                proc.kill()
+        try:
+            self.store.reap()
+            if self.store.status(self.run_id) in ("queued", "running"):
+                self.store.update_run(self.run_id, status="crashed", finished=time.time(),
+                                      error=reason)
+        finally:
+            self._set_status("crashed", reason)
 
     def wait(self, timeout: float | None = None, progress: bool = True) -> TrainingJob:
         """Block until the job finishes (or ``timeout`` seconds pass); returns the job.
@@ -276,11 +430,29 @@ class TrainingJob:
             self._finish_cancelled_queued()
             return
         try:
+            try:  # torch and d3rlpy are imported here, in the job's thread, not train()'s
+                from .worker import run_job
+            except BaseException:  # noqa: BLE001 - recorded as the job's end
+                if self._cancel.is_set():
+                    # cancelled while importing, e.g. by the exit handler: at interpreter
+                    # shutdown some imports fail ("can't register atexit after shutdown")
+                    self.store.update_run(self.run_id, status="cancelled", finished=time.time())
+                    self._set_status("cancelled")
+                else:
+                    self._fail(traceback.format_exc())
+                return
             run_job(self._spec, self._ds, _ThreadHooks(self), self.store)
         finally:
             slots.release()
             self._ds = None  # type: ignore[assignment]
             self._done.set()
+
+    def _fail(self, error: str) -> None:
+        try:
+            self.store.update_run(self.run_id, status="failed", finished=time.time(),
+                                  error=error)
+        finally:
+            self._set_status("failed", error)
 
     def _finish_cancelled_queued(self) -> None:
         if self._status != "cancelled":
@@ -408,6 +580,8 @@ class _QueueHooks(Hooks):
 
 def _process_main(spec: RunSpec, ds: Any, q: Any, cancel: Any) -> None:
     """Entry point of a spawned worker process."""
+    from .worker import run_job
+
     hooks = _QueueHooks(q, cancel, every=max(1, min(spec.log_every, 100)))
     try:
         run_job(spec, ds, hooks)
@@ -476,7 +650,9 @@ def _interval(value: int | None, default: int, log_every: int, n_steps: int, wha
 def train(ds: EpisodeDataset | str, algo: str = "cql", n_steps: int = 10_000, seed: int = 0,
           device: str = "auto", executor: str = "thread", env: Any = None, *,
           log_every: int | None = None, eval_every: int | None = None,
-          checkpoint_every: int | None = None, holdout: float = 0.1, n_step: int = 1,
+          checkpoint_every: int | None = None,
+          checkpoint_seconds: float = DEFAULT_CHECKPOINT_SECONDS, holdout: float = 0.1,
+          n_step: int = 1,
           eval_episodes: int = 5, keep_checkpoints: int = 2, store: RunStore | None = None,
           name: str | None = None, nice: int = 10, start: bool = True,
           **hyperparameters: Any) -> TrainingJob:
@@ -489,7 +665,9 @@ def train(ds: EpisodeDataset | str, algo: str = "cql", n_steps: int = 10_000, se
         n_steps: gradient updates.
         seed: seeds network initialisation, the sampler's generator, the held-out split and
             the evaluation episodes.
-        device: ``"auto"`` (``cuda:0`` when available, else CPU), ``"cpu"``, ``"cuda:N"``.
+        device: ``"auto"`` (``cuda:0`` when available, else CPU; resolved by the worker
+            unless torch is already imported, see :attr:`TrainingJob.device`), ``"cpu"``,
+            ``"cuda:N"``.
         executor: ``"thread"`` (default) or ``"process"`` (spawned; bitwise reproducible).
         env: gymnasium id (or environment object, thread executor only) for ``eval/return``.
         log_every: updates per logging interval (metrics are means over it; one store commit
@@ -498,6 +676,11 @@ def train(ds: EpisodeDataset | str, algo: str = "cql", n_steps: int = 10_000, se
             default about ``n_steps / 20``.
         checkpoint_every: updates between checkpoints (a multiple of ``log_every``; 0 = off);
             default about ``n_steps / 10``.
+        checkpoint_seconds: also checkpoint at the first logging step at least this many
+            wall-clock seconds after the previous checkpoint (or the start of the attempt),
+            whichever of the two triggers comes first; 0 = off.  Default 30 s, so a long
+            run killed early still has a recent checkpoint to resume from.  Checkpoints are
+            only taken at logging steps (every ``log_every`` updates).
         holdout: fraction of episodes held out of training for the TD-error and value
             evaluation (0 = evaluate on the training episodes).
         n_step: n-step returns in the sampled batches (1 = plain transitions).
@@ -515,18 +698,20 @@ def train(ds: EpisodeDataset | str, algo: str = "cql", n_steps: int = 10_000, se
 
     Returns:
         A :class:`TrainingJob` in status ``queued`` (it starts as soon as a worker slot is
-        free).
+        free).  The call imports neither torch nor d3rlpy (unless ``device`` names a GPU or
+        ``compile_graph`` is set): the worker does, in its own thread or process.
 
     Raises:
         ConfigError: unknown algorithm/hyperparameter/device/executor, an algorithm for the
             other action space, ``n_steps`` smaller than one logging interval, bad intervals,
-            ``compile_graph`` without CUDA, an env object with the process executor.
-            Everything is checked before any work starts.
+            a negative or non-numeric ``checkpoint_seconds``, ``compile_graph`` without
+            CUDA, an env object with the process executor.  Everything is checked before
+            any work starts.
         DatasetError: ``ds`` cannot be loaded.
     """
     from ..data.dataset import EpisodeDataset
     from ..tracking.store import default_store
-    from .algorithms import build_config, resolve_algorithm
+    from .algorithms import resolve_algorithm, validate_hyperparameters
 
     if not isinstance(ds, EpisodeDataset):
         from ..data.io import load_dataset
@@ -534,7 +719,8 @@ def train(ds: EpisodeDataset | str, algo: str = "cql", n_steps: int = 10_000, se
         ds = load_dataset(ds)
     if executor not in EXECUTORS:
         raise ConfigError(f"unknown executor {executor!r}; valid: {EXECUTORS}")
-    dev = check_device(device)
+    # "auto" stays unresolved (the worker resolves it) unless CUDA graphs need to know now
+    dev = check_device(device, defer_auto=not hyperparameters.get("compile_graph"))
     if isinstance(n_steps, bool) or not isinstance(n_steps, (int,)) and not (
             hasattr(n_steps, "__index__")):
         raise ConfigError(f"n_steps must be an integer, got {n_steps!r}")
@@ -556,6 +742,7 @@ def train(ds: EpisodeDataset | str, algo: str = "cql", n_steps: int = 10_000, se
                            n_steps, "eval_every")
     checkpoint_every = _interval(checkpoint_every, _round_up(max(1, n_steps // 10), log_every),
                                  log_every, n_steps, "checkpoint_every")
+    checkpoint_seconds = _seconds(checkpoint_seconds, "checkpoint_seconds")
     if not 0.0 <= float(holdout) < 1.0:
         raise ConfigError(f"holdout must be in [0, 1), got {holdout}")
     if int(n_step) < 1:
@@ -575,7 +762,9 @@ def train(ds: EpisodeDataset | str, algo: str = "cql", n_steps: int = 10_000, se
     if hyperparameters.get("compile_graph") and not dev.startswith("cuda"):
         raise ConfigError(f"compile_graph=True needs a CUDA device (CUDA graphs); device is "
                           f"{dev}. Drop compile_graph or run on a GPU")
-    config = build_config(spec_algo, hyperparameters)  # validates before any work
+    # checked against the cached d3rlpy config description: no d3rlpy import here; the
+    # worker builds the config (build_config) and records it as the run's "config" param
+    validate_hyperparameters(spec_algo, hyperparameters)
     store = store or default_store()
     run_id = _new_run_id(spec_algo.name)
     spec = RunSpec(run_id=run_id, algo=spec_algo.name, hyperparameters=dict(hyperparameters),
@@ -583,14 +772,16 @@ def train(ds: EpisodeDataset | str, algo: str = "cql", n_steps: int = 10_000, se
                    checkpoint_every=checkpoint_every, device=dev, store_path=str(store.path),
                    executor=executor, env=env, eval_episodes=int(eval_episodes),
                    holdout=float(holdout), n_step=int(n_step),
-                   keep_checkpoints=int(keep_checkpoints), nice=nice)
+                   keep_checkpoints=int(keep_checkpoints), nice=nice,
+                   checkpoint_seconds=checkpoint_seconds, attempt=1)
     source = _dataset_source(ds, store.path.parent)
     store.create_run(run_id, name=name, algo=spec_algo.name, dataset=ds.name,
                      dataset_fingerprint=ds.fingerprint, seed=seed, n_steps=n_steps, step=0,
                      executor=executor, device=dev, status="queued")
+    store.begin_attempt(run_id, start_step=0)
     store.log_params(run_id, {
         "spec": spec.public(), "hyperparameters": spec.public()["hyperparameters"],
-        "config": _config_record(config), "versions": _versions(),
+        "versions": _versions(),
         "dataset": {"name": ds.name, "fingerprint": ds.fingerprint, "source": source,
                     "env_id": ds.metadata.get("env_id"), "n_episodes": ds.n_episodes,
                     "n_transitions": ds.n_transitions,
@@ -601,16 +792,15 @@ def train(ds: EpisodeDataset | str, algo: str = "cql", n_steps: int = 10_000, se
     return job
 
 
-def _config_record(config: Any) -> dict[str, Any]:
-    """The d3rlpy config as JSON (``repr`` of fields that cannot be serialised yet, such
-    as unfitted scalers; the fitted config is in every checkpoint's ``model.d3``)."""
-    import dataclasses
-
-    try:
-        return json.loads(config.serialize())
-    except Exception:
-        return {f.name: (v if isinstance(v := getattr(config, f.name), (int, float, str, bool,
-                         type(None))) else repr(v)) for f in dataclasses.fields(config)}
+def _seconds(value: Any, what: str) -> float:
+    """A duration in seconds: a finite number >= 0 (0 turns the feature off)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{what} must be a number of seconds (0 = off), got {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"{what} must be a finite number of seconds >= 0 (0 = off), got "
+                          f"{value!r}")
+    return value
 
 
 def _round_up(x: int, m: int) -> int:
@@ -646,9 +836,13 @@ def resume(run_id: str, *, dataset: Any = None, n_steps: int | None = None,
            store: RunStore | None = None) -> TrainingJob:
     """Continue a crashed, cancelled or failed run from its last checkpoint.
 
-    The run keeps its id; metrics logged after the checkpoint are discarded (they are
-    logged again).  Without a checkpoint the run restarts from step 0 with the same seed.
-    In process mode a resumed run continues bit for bit as if it had never stopped.
+    The run keeps its id and gets a new *attempt* (2, 3, ...) that starts from the last
+    checkpoint (step ``S``), or from step 0 with the same seed when there is none.  No
+    metric is deleted: the rows the interrupted attempt committed after ``S`` stay in
+    :meth:`TrainingJob.metrics` until the new attempt has committed the same steps (or
+    completed the run), and stay readable with ``attempts="all"`` for ever (see
+    :meth:`~workbench.tracking.RunStore.metrics`).  In process mode a resumed run
+    continues bit for bit as if it had never stopped.
 
     Args:
         run_id: the run.
@@ -683,7 +877,7 @@ def resume(run_id: str, *, dataset: Any = None, n_steps: int | None = None,
     ex = executor or sp["executor"]
     if ex not in EXECUTORS:
         raise ConfigError(f"unknown executor {ex!r}; valid: {EXECUTORS}")
-    dev = check_device(device) if device else sp["device"]
+    dev = check_device(device, defer_auto=True) if device else sp["device"]
     if total <= start_step:
         raise ConfigError(f"n_steps={total} is not beyond the checkpoint at step {start_step}")
     hp = _hyperparameters_from(params, sp, ckpt_path is not None)
@@ -694,11 +888,15 @@ def resume(run_id: str, *, dataset: Any = None, n_steps: int | None = None,
                    eval_episodes=int(sp["eval_episodes"]), holdout=float(sp["holdout"]),
                    n_step=int(sp["n_step"]), keep_checkpoints=int(sp["keep_checkpoints"]),
                    torch_threads=sp.get("torch_threads", 1), nice=int(sp.get("nice", 10)),
+                   checkpoint_seconds=float(sp.get("checkpoint_seconds",
+                                                   DEFAULT_CHECKPOINT_SECONDS)),
                    start_step=start_step, checkpoint=ckpt_path)
-    store.delete_metrics_after(run_id, start_step)
+    # a new attempt; nothing is deleted (the current view supersedes rows as they are redone)
+    spec.attempt = store.begin_attempt(run_id, start_step=start_step)
     store.update_run(run_id, status="queued", pid=os.getpid(), finished=None, error=None,
-                     n_steps=total, executor=ex, device=dev)
-    store.log_params(run_id, {"resumed": {"from_step": start_step, "at": time.time()}})
+                     n_steps=total, executor=ex, device=dev, step=start_step)
+    store.log_params(run_id, {"resumed": {"from_step": start_step, "attempt": spec.attempt,
+                                          "at": time.time()}})
     job = TrainingJob(spec, ds, store)
     job._start()
     return job

@@ -2,7 +2,12 @@
 
 Reading order: :func:`run_job` → :class:`_Adapter` (d3rlpy ``LoggerAdapter``: every
 logging interval it commits one batch of metric rows to the RunStore, publishes them to
-the metric stream and writes due checkpoints) → :func:`save_checkpoint`.
+the metric stream and writes due checkpoints, by steps or by wall time: see
+:mod:`workbench.training.checkpoints`).
+
+This module imports torch and d3rlpy; the light pieces a caller needs (:class:`RunSpec`,
+:class:`Hooks`, checkpoint paths, device checks) live in :mod:`.spec`,
+:mod:`.checkpoints` and :mod:`.devices`, so ``train`` stays free of those imports.
 
 d3rlpy's ``fitter`` drives the updates.  Cancellation raises :class:`Cancelled` from its
 per-step ``callback`` (so training stops after the current update).  ``n_steps`` is split
@@ -13,11 +18,9 @@ into segments of whole logging intervals plus a remainder, because ``fitter`` si
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import os
 import random
-import shutil
 import threading
 import time
 import traceback
@@ -28,105 +31,16 @@ from typing import Any
 import numpy as np
 
 from .._d3rlpy import d3rlpy
-from ..errors import TrainingError
+from .checkpoints import CheckpointSchedule, latest_checkpoint, prune_checkpoints, save_checkpoint
+from .devices import check_device, resolve_device
+from .spec import Cancelled, Hooks, RunSpec, metric_name
 
 __all__ = ["RunSpec", "Hooks", "Cancelled", "run_job", "save_checkpoint", "latest_checkpoint",
-           "load_policy", "INIT_LOCK", "metric_name"]
+           "load_policy", "INIT_LOCK", "metric_name", "check_device", "config_record"]
 
 #: Held while a job seeds torch and builds its networks, so initialisation is reproducible
 #: for a seed even when thread jobs start side by side.
 INIT_LOCK = threading.Lock()
-
-
-class Cancelled(Exception):
-    """Raised from the per-step callback to stop ``fitter`` (the job was cancelled)."""
-
-
-@dataclasses.dataclass
-class RunSpec:
-    """Everything a worker needs to run (picklable, for the process executor)."""
-
-    run_id: str
-    algo: str
-    hyperparameters: dict[str, Any]
-    seed: int
-    n_steps: int
-    log_every: int
-    eval_every: int
-    checkpoint_every: int
-    device: str
-    store_path: str
-    executor: str = "thread"
-    env: Any = None
-    eval_episodes: int = 5
-    holdout: float = 0.1
-    n_step: int = 1
-    keep_checkpoints: int = 2
-    torch_threads: int | None = 1
-    nice: int = 10
-    start_step: int = 0
-    checkpoint: str | None = None
-
-    def public(self) -> dict[str, Any]:
-        """JSON-able fields recorded as the run's ``spec`` parameter."""
-        d = dataclasses.asdict(self)
-        d["env"] = self.env if (self.env is None or isinstance(self.env, str)) else repr(self.env)
-        d["hyperparameters"] = {k: (v if isinstance(v, (int, float, str, bool, list, tuple,
-                                                         type(None))) else {"__repr__": repr(v)})
-                                for k, v in self.hyperparameters.items()}
-        for k in ("start_step", "checkpoint", "store_path"):
-            d.pop(k)
-        return d
-
-
-class Hooks:
-    """How a worker reports back.  The defaults do nothing (subclassed per executor)."""
-
-    def cancelled(self) -> bool:
-        return False
-
-    def status(self, status: str, error: str | None = None) -> None:
-        pass
-
-    def rows(self, rows: list[tuple[str, int, str, float, float]]) -> None:
-        pass
-
-    def progress(self, step: int) -> None:
-        pass
-
-    def policy(self, algo: Any) -> None:
-        pass
-
-
-# ---------------------------------------------------------------------------- metric names
-_TIME = {"time_step": "time/step_s", "time_sample_batch": "time/sample_s",
-         "time_algorithm_update": "time/update_s"}
-_PARAMS = {"temp": "param/temperature", "alpha": "param/alpha", "beta": "param/beta"}
-_TD_FAMILIES = {"dqn", "double_dqn", "nfq"}
-_BC_FAMILIES = {"bc"}
-
-
-def metric_name(raw: str, algo: str) -> str:
-    """Namespaced name for a d3rlpy loss name (``td_loss`` → ``loss/td``, ...).
-
-    ``loss`` is ``loss/td`` for DQN/DoubleDQN/NFQ, ``loss/imitation`` for behaviour
-    cloning and ``loss/total`` otherwise; ``<x>_loss`` → ``loss/<x>``; ``time_*`` →
-    ``time/*_s`` (seconds per update); ``temp``/``alpha`` → ``param/…``; anything else
-    ``train/<name>``.
-    """
-    if raw in _TIME:
-        return _TIME[raw]
-    if raw == "loss":
-        from .algorithms import ALGORITHMS
-
-        fam = ALGORITHMS[algo].family if algo in ALGORITHMS else algo
-        return ("loss/td" if fam in _TD_FAMILIES else "loss/imitation" if fam in _BC_FAMILIES
-                else "loss/total")
-    if raw.endswith("_loss"):
-        return "loss/" + raw[: -len("_loss")]
-    if raw in _PARAMS:
-        return _PARAMS[raw]
-    return "train/" + raw
 
 
 # ---------------------------------------------------------------------------- quiet d3rlpy
@@ -157,69 +71,24 @@ def quiet() -> None:
     _QUIET_DONE = True
 
 
-# ---------------------------------------------------------------------------- checkpoints
-def _ckpt_root(run_dir: Path) -> Path:
-    return run_dir / "checkpoints"
-
-
-def save_checkpoint(algo: Any, buffer: Any, run_dir: Path, step: int) -> Path:
-    """Write ``checkpoints/step_<step>/`` atomically (temp dir + rename).
-
-    Holds ``model.d3`` (d3rlpy ``algo.save``: config, networks, optimisers) and ``state.pt``
-    (step, d3rlpy's gradient step, the sampler's generator state and the torch, NumPy and
-    Python global RNG states).
-    """
-    import torch
-
-    from ..data.atomic import atomic_dir
-
-    target = _ckpt_root(run_dir) / f"step_{step:09d}"
-    with atomic_dir(target) as tmp:
-        algo.save(str(tmp / "model.d3"))
-        state = {"step": int(step), "grad_step": int(algo.grad_step),
-                 "sampler": buffer.get_state(), "torch_rng": torch.get_rng_state(),
-                 "numpy_rng": np.random.get_state(), "python_rng": random.getstate()}
-        if torch.cuda.is_available() and torch.cuda.is_initialized():
-            state["cuda_rng"] = torch.cuda.get_rng_state_all()
-        torch.save(state, tmp / "state.pt")
-        for f in tmp.iterdir():  # flush before the rename makes it visible
-            with open(f, "rb+") as fh:
-                os.fsync(fh.fileno())
-    return target
-
-
-def latest_checkpoint(run_dir: Path) -> tuple[int, Path] | None:
-    """``(step, directory)`` of the newest complete checkpoint, or ``None``."""
-    root = _ckpt_root(run_dir)
-    if not root.is_dir():
-        return None
-    found = []
-    for p in root.iterdir():
-        if p.name.startswith("step_") and (p / "state.pt").exists() and (p / "model.d3").exists():
-            try:
-                found.append((int(p.name[5:]), p))
-            except ValueError:
-                continue
-    return max(found) if found else None
-
-
-def _prune_checkpoints(run_dir: Path, keep: int) -> list[int]:
-    root = _ckpt_root(run_dir)
-    steps = sorted(int(p.name[5:]) for p in root.iterdir() if p.name.startswith("step_")
-                   and p.name[5:].isdigit())
-    gone = steps[:-keep] if keep > 0 else []
-    for s in gone:
-        shutil.rmtree(root / f"step_{s:09d}", ignore_errors=True)
-    for p in root.iterdir():  # leftovers of a killed writer
-        if p.name.startswith(".") and ".tmp-" in p.name:
-            shutil.rmtree(p, ignore_errors=True)
-    return gone
-
-
+# ---------------------------------------------------------------------------- policies
 def load_policy(path: str | os.PathLike, device: str = "cpu:0") -> Any:
-    """A d3rlpy algorithm from a ``.d3`` file (``algo.save``), ready for ``predict``."""
+    """A d3rlpy algorithm from a ``.d3`` file (``algo.save``), ready for ``predict``.
+
+    ``device="auto"`` picks ``cuda:0`` when available, else ``cpu:0``.
+    """
     quiet()
-    return d3rlpy.load_learnable(str(path), device=device)
+    return d3rlpy.load_learnable(str(path), device=resolve_device(device))
+
+
+def config_record(config: Any) -> dict[str, Any]:
+    """The d3rlpy config as JSON (``repr`` of fields that cannot be serialised yet, such
+    as unfitted scalers; the fitted config is in every checkpoint's ``model.d3``)."""
+    try:
+        return json.loads(config.serialize())
+    except Exception:
+        return {f.name: (v if isinstance(v := getattr(config, f.name), (int, float, str, bool,
+                         type(None))) else repr(v)) for f in dataclasses.fields(config)}
 
 
 # ---------------------------------------------------------------------------- adapter
@@ -239,6 +108,8 @@ class _Adapter:
         self._last_t = time.perf_counter()
         self._last_step = spec.start_step
         self.committed_step = spec.start_step
+        self.schedule = CheckpointSchedule(spec.checkpoint_every, spec.checkpoint_seconds,
+                                           spec.n_steps)
 
     # LoggerAdapterFactory
     def create(self, algo: Any, experiment_name: str, n_steps_per_epoch: int) -> _Adapter:
@@ -265,20 +136,23 @@ class _Adapter:
         for name, value in self.pending.items():
             self._rows.append((g, name, float(value), self._wall))
         self.pending = {}
-        self.store.log_metrics(self.spec.run_id, self._rows, step=g)
+        self.store.log_metrics(self.spec.run_id, self._rows, step=g, attempt=self.spec.attempt)
         self.committed_step = g
         self.hooks.rows([(self.spec.run_id, s, n, v, w) for s, n, v, w in self._rows])
         self._rows = []
 
     def save_model(self, epoch: int, algo: Any) -> None:
+        """Called by d3rlpy after each logging interval's commit: checkpoint when due (by
+        steps or by wall time, see :class:`CheckpointSchedule`)."""
         g = self.offset + epoch  # d3rlpy passes the segment's total step here
-        every = self.spec.checkpoint_every
-        if every and g % every == 0 and g < self.spec.n_steps:
-            path = save_checkpoint(algo, self.buffer, self.run_dir, g)
-            self.store.add_artifact(self.spec.run_id, f"checkpoint-{g:09d}", path,
-                                    kind="checkpoint", step=g)
-            for s in _prune_checkpoints(self.run_dir, self.spec.keep_checkpoints):
-                self.store.remove_artifact(self.spec.run_id, f"checkpoint-{s:09d}")
+        if not self.schedule.due(g):
+            return
+        path = save_checkpoint(algo, self.buffer, self.run_dir, g)
+        self.schedule.done()
+        self.store.add_artifact(self.spec.run_id, f"checkpoint-{g:09d}", path,
+                                kind="checkpoint", step=g)
+        for s in prune_checkpoints(self.run_dir, self.spec.keep_checkpoints):
+            self.store.remove_artifact(self.spec.run_id, f"checkpoint-{s:09d}")
 
     def watch_model(self, epoch: int, step: int) -> None:
         pass
@@ -362,8 +236,9 @@ def _gate_updates(algo: Any, compile_graph: bool, warmup: int = 3) -> None:
 
 # ---------------------------------------------------------------------------- the run
 def _build(spec: RunSpec, ds: Any, run_dir: Path) -> tuple[Any, Any, Any, dict[str, Any]]:
+    """The algorithm (fresh, or restored from ``spec.checkpoint``), the sampler, the
+    evaluators and the params to record (``split``; ``config`` for a fresh run)."""
     import torch
-
     from d3rlpy.algos.utility import build_scalers_with_transition_picker
 
     from .algorithms import ALGORITHMS, build_config
@@ -372,6 +247,7 @@ def _build(spec: RunSpec, ds: Any, run_dir: Path) -> tuple[Any, Any, Any, dict[s
 
     aspec = ALGORITHMS[spec.algo]
     config = None if spec.checkpoint else build_config(aspec, spec.hyperparameters)
+    record = None if config is None else config_record(config)  # before scalers are fitted
     train_idx, held_idx = split_holdout(ds.n_episodes, spec.holdout, spec.seed)
     train_ds = ds if len(train_idx) == ds.n_episodes else ds.select(train_idx)
     held_ds = ds if len(held_idx) == ds.n_episodes else ds.select(held_idx)
@@ -415,7 +291,10 @@ def _build(spec: RunSpec, ds: Any, run_dir: Path) -> tuple[Any, Any, Any, dict[s
             evaluators["env"] = EnvEvaluator(spec.env, spec.eval_episodes, seed=spec.seed)
     info = {"train_episodes": int(len(train_idx)), "heldout_episodes": held_idx.tolist()
             if len(held_idx) < ds.n_episodes else "all (holdout=0)"}
-    return algo, buffer, evaluators, info
+    params = {"split": info}
+    if record is not None:  # a fresh run: the d3rlpy config it was built with
+        params["config"] = record
+    return algo, buffer, evaluators, params
 
 
 def _fit_prdc_neighbours(algo: Any, buffer: Any) -> None:
@@ -467,7 +346,9 @@ def run_job(spec: RunSpec, ds: Any, hooks: Hooks, store: Any | None = None) -> s
     """Train one run to completion, cancellation or failure; returns the final status.
 
     Never raises for a training failure: the run ends ``failed`` with the traceback in the
-    store (``runs.error``) and in ``hooks.status``.
+    store (``runs.error``) and in ``hooks.status``.  ``spec.device == "auto"`` is resolved
+    here and recorded in the run's ``device`` column; metric rows are written as attempt
+    ``spec.attempt``.
     """
     import torch
 
@@ -485,12 +366,15 @@ def run_job(spec: RunSpec, ds: Any, hooks: Hooks, store: Any | None = None) -> s
             store.update_run(spec.run_id, status="cancelled", finished=time.time())
             hooks.status("cancelled")
             return "cancelled"
+        if spec.device == "auto":
+            spec = dataclasses.replace(spec, device=resolve_device(spec.device))
+            store.update_run(spec.run_id, device=spec.device)
         store.claim(spec.run_id)
         hooks.status("running")
         if spec.torch_threads and spec.device.startswith("cpu"):
             torch.set_num_threads(int(spec.torch_threads))
-        algo, buffer, evaluators, info = _build(spec, ds, run_dir)
-        store.log_params(spec.run_id, {"split": info})
+        algo, buffer, evaluators, params = _build(spec, ds, run_dir)
+        store.log_params(spec.run_id, params)
         if spec.device.startswith("cuda") and spec.executor == "thread":
             _gate_updates(algo, bool(spec.hyperparameters.get("compile_graph")))
         adapter = _Adapter(spec, store, hooks, run_dir, buffer)
@@ -560,34 +444,3 @@ def run_job(spec: RunSpec, ds: Any, hooks: Hooks, store: Any | None = None) -> s
         return "failed"
     hooks.status(status)
     return status
-
-
-def check_device(device: str) -> str:
-    """Normalise a device string: ``"auto"`` → ``"cuda:0"`` when CUDA is available else
-    ``"cpu:0"``; ``"cpu"``, ``"cuda"``, ``"cuda:N"`` checked against this machine.
-
-    Raises:
-        ConfigError: unknown device, or CUDA requested where none is available.
-    """
-    import torch
-
-    from ..errors import ConfigError
-
-    if not isinstance(device, str):
-        raise ConfigError(f"device must be a string such as 'auto', 'cpu' or 'cuda:0', got "
-                          f"{device!r}")
-    d = device.strip().lower()
-    if d == "auto":
-        return "cuda:0" if torch.cuda.is_available() else "cpu:0"
-    if d in ("cpu", "cpu:0"):
-        return "cpu:0"
-    if d == "cuda" or d.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            raise ConfigError(f"device={device!r}: CUDA is not available on this machine; use "
-                              "device='auto' or 'cpu'")
-        idx = 0 if d == "cuda" else d[5:]
-        if not str(idx).isdigit() or int(idx) >= torch.cuda.device_count():
-            raise ConfigError(f"device={device!r}: this machine has {torch.cuda.device_count()} "
-                              f"CUDA device(s): cuda:0..cuda:{torch.cuda.device_count() - 1}")
-        return f"cuda:{int(idx)}"
-    raise ConfigError(f"unknown device {device!r}; valid: 'auto', 'cpu', 'cuda', 'cuda:N'")

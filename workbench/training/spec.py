@@ -1,0 +1,118 @@
+"""What a training worker is given and how it reports back (no torch, no d3rlpy here).
+
+:class:`RunSpec` is everything a worker needs (picklable, for the process executor);
+:class:`Hooks` is how it reports status, metric rows, progress and the trained policy;
+:func:`metric_name` namespaces d3rlpy's metric names.  Kept apart from
+:mod:`workbench.training.worker` so that :func:`workbench.train` can build a run without
+importing torch or d3rlpy in the caller's thread.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+__all__ = ["RunSpec", "Hooks", "Cancelled", "metric_name", "DEFAULT_CHECKPOINT_SECONDS"]
+
+#: Default of ``train(checkpoint_seconds=...)``: a checkpoint at the first logging step at
+#: least this many seconds after the previous one (or after the attempt started).
+DEFAULT_CHECKPOINT_SECONDS = 30.0
+
+
+class Cancelled(Exception):
+    """Raised from the per-step callback to stop ``fitter`` (the job was cancelled)."""
+
+
+@dataclasses.dataclass
+class RunSpec:
+    """Everything a worker needs to run (picklable, for the process executor).
+
+    ``device`` may be ``"auto"``: the worker resolves it (``cuda:0`` when available, else
+    ``cpu:0``) and records the result in the run's ``device`` column.  ``attempt`` is the
+    number of this start of the run (1, then +1 per resume); ``start_step`` and
+    ``checkpoint`` say where a resumed attempt continues from.
+    """
+
+    run_id: str
+    algo: str
+    hyperparameters: dict[str, Any]
+    seed: int
+    n_steps: int
+    log_every: int
+    eval_every: int
+    checkpoint_every: int
+    device: str
+    store_path: str
+    executor: str = "thread"
+    env: Any = None
+    eval_episodes: int = 5
+    holdout: float = 0.1
+    n_step: int = 1
+    keep_checkpoints: int = 2
+    torch_threads: int | None = 1
+    nice: int = 10
+    checkpoint_seconds: float = DEFAULT_CHECKPOINT_SECONDS
+    start_step: int = 0
+    checkpoint: str | None = None
+    attempt: int = 1
+
+    def public(self) -> dict[str, Any]:
+        """JSON-able fields recorded as the run's ``spec`` parameter."""
+        d = dataclasses.asdict(self)
+        d["env"] = self.env if (self.env is None or isinstance(self.env, str)) else repr(self.env)
+        d["hyperparameters"] = {k: (v if isinstance(v, (int, float, str, bool, list, tuple,
+                                                         type(None))) else {"__repr__": repr(v)})
+                                for k, v in self.hyperparameters.items()}
+        for k in ("start_step", "checkpoint", "store_path", "attempt"):
+            d.pop(k)
+        return d
+
+
+class Hooks:
+    """How a worker reports back.  The defaults do nothing (subclassed per executor)."""
+
+    def cancelled(self) -> bool:
+        return False
+
+    def status(self, status: str, error: str | None = None) -> None:
+        pass
+
+    def rows(self, rows: list[tuple[str, int, str, float, float]]) -> None:
+        pass
+
+    def progress(self, step: int) -> None:
+        pass
+
+    def policy(self, algo: Any) -> None:
+        pass
+
+
+# ---------------------------------------------------------------------------- metric names
+_TIME = {"time_step": "time/step_s", "time_sample_batch": "time/sample_s",
+         "time_algorithm_update": "time/update_s"}
+_PARAMS = {"temp": "param/temperature", "alpha": "param/alpha", "beta": "param/beta"}
+_TD_FAMILIES = {"dqn", "double_dqn", "nfq"}
+_BC_FAMILIES = {"bc"}
+
+
+def metric_name(raw: str, algo: str) -> str:
+    """Namespaced name for a d3rlpy loss name (``td_loss`` → ``loss/td``, ...).
+
+    ``loss`` is ``loss/td`` for DQN/DoubleDQN/NFQ, ``loss/imitation`` for behaviour
+    cloning and ``loss/total`` otherwise; ``<x>_loss`` → ``loss/<x>``; ``time_*`` →
+    ``time/*_s`` (seconds per update); ``temp``/``alpha`` → ``param/…``; anything else
+    ``train/<name>``.
+    """
+    if raw in _TIME:
+        return _TIME[raw]
+    if raw == "loss":
+        from .algorithms import ALGORITHMS
+
+        fam = ALGORITHMS[algo].family if algo in ALGORITHMS else algo
+        return ("loss/td" if fam in _TD_FAMILIES else "loss/imitation" if fam in _BC_FAMILIES
+                else "loss/total")
+    if raw.endswith("_loss"):
+        return "loss/" + raw[: -len("_loss")]
+    if raw in _PARAMS:
+        return _PARAMS[raw]
+    return "train/" + raw
