@@ -235,7 +235,8 @@ def test_store_written_before_attempts_is_migrated(tmp_path):
     con.executescript("""
         CREATE TABLE metrics (run_id TEXT NOT NULL, step INTEGER NOT NULL, name TEXT NOT NULL,
                               value REAL, wall_time REAL NOT NULL);
-        INSERT INTO metrics VALUES ('old', 10, 'loss/td', 1.5, 1.0), ('old', 20, 'loss/td', 2.5, 2.0);
+        INSERT INTO metrics VALUES ('old', 10, 'loss/td', 1.5, 1.0),
+                                   ('old', 20, 'loss/td', 2.5, 2.0);
     """)
     con.commit()
     con.close()

@@ -1,12 +1,10 @@
 """Process executor (spawn): bitwise reproducibility, resume, SIGKILL of the training process."""
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest

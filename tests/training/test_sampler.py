@@ -97,10 +97,9 @@ def test_read_only_and_bad_n_step(toy_discrete):
 def test_without_next_observations_batches_equal_d3rlpys_own_buffer(n_step, discrete):
     """A file without next observations: our sampler draws exactly the transitions (and
     builds exactly the batches) of d3rlpy's own MDPDataset over the same flat arrays."""
+    from _factory import flat_arrays
     from workbench._d3rlpy import d3rlpy
     from workbench.data.dataset import EpisodeDataset
-
-    from _factory import flat_arrays
 
     a = flat_arrays(60, discrete=discrete, ends={9: "terminal", 29: "timeout", 44: "timeout",
                                                  59: "timeout"})

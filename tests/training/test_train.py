@@ -10,10 +10,16 @@ import pandas as pd
 import pytest
 
 from workbench.errors import ConfigError, WorkbenchError
-from workbench.training import (algorithms, metric_stream, resume, set_max_workers, train,
-                                training_health)
-from workbench.training.algorithms import ALGORITHMS
 from workbench.tracking import load_run, runs
+from workbench.training import (
+    algorithms,
+    metric_stream,
+    resume,
+    set_max_workers,
+    train,
+    training_health,
+)
+from workbench.training.algorithms import ALGORITHMS
 
 SMALL = {"batch_size": 32, "hidden_units": [16]}
 

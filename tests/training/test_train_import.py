@@ -13,8 +13,13 @@ import pytest
 
 from workbench.errors import ConfigError
 from workbench.training import _config_fields
-from workbench.training.algorithms import (ALGORITHMS, build_config, config_kinds, describe_configs,
-                                           validate_hyperparameters)
+from workbench.training.algorithms import (
+    ALGORITHMS,
+    build_config,
+    config_kinds,
+    describe_configs,
+    validate_hyperparameters,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 algos_mod = importlib.import_module("workbench.training.algorithms")  # (the package's

@@ -19,9 +19,9 @@ def runs(store: RunStore | None = None) -> pd.DataFrame:
 
     Columns: ``run_id, name, algo, dataset, dataset_fingerprint, status, seed, n_steps,
     step, executor, device, pid, pid_start, host, created, started, finished, error,
-    health, duration_s``, plus ``overfitting`` and ``underfitting`` (bool or ``None``
-    when not assessed) from the stored health flags.  Runs whose process died show
-    ``crashed``.
+    health, duration_s``, plus ``overfitting`` and ``underfitting`` (bool, or ``None``
+    when not assessed or inconclusive) from the stored health flags.  Runs whose process
+    died show ``crashed``.
     """
     df = (store or default_store()).runs()
 
@@ -30,7 +30,9 @@ def runs(store: RunStore | None = None) -> pd.DataFrame:
             return None
         for row in json.loads(h):
             if row["signal"] == signal:
-                return bool(row["flag"]) if row["status"] != "insufficient data" else None
+                # not assessed (too few points) or no verdict possible (see training_health)
+                undecided = row["status"] in ("insufficient data", "inconclusive")
+                return None if undecided else bool(row["flag"])
         return None
 
     df["overfitting"] = [flag(h, "overfitting") for h in df["health"]]

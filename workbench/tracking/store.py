@@ -487,7 +487,8 @@ class RunStore:
         if attempts not in ATTEMPT_VIEWS:
             raise ConfigError(f"attempts={attempts!r}; valid: {ATTEMPT_VIEWS} ('current': the "
                               "run's current curves, 'all': every attempt's rows)")
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         if run_id is not None:
             ids = [run_id] if isinstance(run_id, str) else list(run_id)
             where.append(f"m.run_id IN ({', '.join('?' for _ in ids)})")

@@ -43,7 +43,6 @@ from ..errors import ConfigError
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from ..data.dataset import EpisodeDataset
 
 __all__ = ["AlgorithmSpec", "algorithms", "resolve_algorithm", "build_config",
            "validate_hyperparameters", "describe_configs", "config_kinds", "ALGORITHMS"]
@@ -180,11 +179,12 @@ def resolve_algorithm(name: str, discrete: bool | None = None) -> AlgorithmSpec:
             "(d3rlpy.algos.DecisionTransformerConfig().create().fit(ds.to_d3rlpy(), ...)), or "
             f"pick a Q-learning algorithm: {sorted(ALGORITHMS)}")
     kind = None if discrete is None else ("discrete" if discrete else "continuous")
-    valid_here = sorted(n for n, s in ALGORITHMS.items() if discrete is None or s.discrete == discrete)
+    valid_here = sorted(n for n, s in ALGORITHMS.items()
+                        if discrete is None or s.discrete == discrete)
     if k in _FAMILIES:
         variants = _FAMILIES[k]
         if discrete is None:
-            return ALGORITHMS[variants.get(False, variants.get(True))]  # type: ignore[arg-type]
+            return ALGORITHMS[variants[False] if False in variants else variants[True]]
         if discrete in variants:
             return ALGORITHMS[variants[discrete]]
         other = next(iter(variants.values()))
@@ -278,7 +278,7 @@ def _cached_kinds() -> dict[str, dict[str, str]] | None:
             installed = metadata.version("d3rlpy")
         except metadata.PackageNotFoundError:  # pragma: no cover - d3rlpy is a dependency
             installed = None
-        _KINDS = ({c: {f: d["kind"] for f, d in fields.items()}
+        _KINDS = ({c: {f: str(d["kind"]) for f, d in fields.items()}  # type: ignore[index]
                    for c, fields in _config_fields.CONFIGS.items()}
                   if installed == _config_fields.D3RLPY_VERSION else {})
     return _KINDS or None
@@ -348,7 +348,8 @@ def _check(spec: AlgorithmSpec, hyperparameters: dict[str, Any] | None,
         try:
             units = [int(u) for u in hidden]
         except (TypeError, ValueError):
-            raise ConfigError(f"{spec.name}: hidden_units must be a list of ints, got {hidden!r}") from None
+            raise ConfigError(f"{spec.name}: hidden_units must be a list of ints, got "
+                              f"{hidden!r}") from None
         if not units or min(units) < 1:
             raise ConfigError(f"{spec.name}: hidden_units must be positive ints, got {hidden!r}")
         enc = [f for f in kinds if f.endswith("encoder_factory")]

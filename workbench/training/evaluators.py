@@ -213,10 +213,10 @@ def training_health(metrics: pd.DataFrame, *, min_points: int = 5, drop: float =
     import pandas as pd
 
     td_name = next((n for n in ("eval/td_error", "loss/td", "loss/critic", "loss")
-                    if (metrics["name"] == n).any()), None)
-    steps_td, td = _series(metrics, td_name) if td_name else (np.zeros(0), np.zeros(0))
+                    if (metrics["name"] == n).any()), "eval/td_error")
+    steps_td, td = _series(metrics, td_name)
     if len(td) < min_points:
-        under = ("underfitting", False, "insufficient data", td_name or "eval/td_error",
+        under = ("underfitting", False, "insufficient data", td_name,
                  f"needs {min_points} values of a TD-error metric, has {len(td)}")
     else:
         third = max(1, len(td) // 3)

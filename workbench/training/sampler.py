@@ -42,12 +42,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._d3rlpy import d3rlpy  # noqa: F401  (quiet import first)
+from .._d3rlpy import d3rlpy  # noqa: F401  (quiet: before any other d3rlpy import)
 from ..errors import TrainingError
 
-from d3rlpy.dataset import (BasicTransitionPicker, DatasetInfo, MultiStepTransitionPicker,
-                            ReplayBufferBase, Signature, Transition, TransitionMiniBatch)
+# isort: split
 from d3rlpy.constants import ActionSpace
+from d3rlpy.dataset import (
+    BasicTransitionPicker,
+    DatasetInfo,
+    MultiStepTransitionPicker,
+    ReplayBufferBase,
+    Signature,
+    Transition,
+    TransitionMiniBatch,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..data.dataset import EpisodeDataset
@@ -93,7 +101,7 @@ class FastReplayBuffer(ReplayBufferBase):
         self.gamma = float(gamma)
         self.need_returns_to_go = bool(need_returns_to_go)
         self._episodes_cache: Any = None
-        N, E = ds.n_transitions, ds.n_episodes
+        N = ds.n_transitions
         offsets = ds.offsets
         lengths = np.diff(offsets)
         ep = ds.episode_index
@@ -156,7 +164,7 @@ class FastReplayBuffer(ReplayBufferBase):
         self._lengths = lengths
         obs_shape = tuple(ds.observations.shape[1:])
         if ds.is_discrete:
-            space, size, act_sig = ActionSpace.DISCRETE, int(ds.action_space.n), Signature(
+            space, size, act_sig = ActionSpace.DISCRETE, int(ds.action_space.n or 0), Signature(
                 dtype=[np.dtype(np.int64)], shape=[(1,)])
         else:
             space, size, act_sig = ActionSpace.CONTINUOUS, int(ds.actions.shape[1]), Signature(
@@ -226,7 +234,7 @@ class FastReplayBuffer(ReplayBufferBase):
     # ------------------------------------------------------------------ RNG state
     def get_state(self) -> dict[str, Any]:
         """The generator's state (JSON-able), for checkpoints."""
-        return self.rng.bit_generator.state
+        return dict(self.rng.bit_generator.state)
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Restore a state from :meth:`get_state`."""

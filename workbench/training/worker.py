@@ -47,7 +47,7 @@ INIT_LOCK = threading.Lock()
 _QUIET_DONE = False
 
 
-def _drop_noise(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def _drop_noise(_logger: Any, _method: str, event_dict: Any) -> Any:
     import structlog
 
     if str(event_dict.get("event", "")).startswith("Skip building models"):
@@ -246,7 +246,7 @@ def _build(spec: RunSpec, ds: Any, run_dir: Path) -> tuple[Any, Any, Any, dict[s
     from .sampler import FastReplayBuffer
 
     aspec = ALGORITHMS[spec.algo]
-    config = None if spec.checkpoint else build_config(aspec, spec.hyperparameters)
+    config: Any = None if spec.checkpoint else build_config(aspec, spec.hyperparameters)
     record = None if config is None else config_record(config)  # before scalers are fitted
     train_idx, held_idx = split_holdout(ds.n_episodes, spec.holdout, spec.seed)
     train_ds = ds if len(train_idx) == ds.n_episodes else ds.select(train_idx)
