@@ -41,8 +41,8 @@ __version__ = "0.1.0"
 #: public names imported on first use: name -> module
 _LAZY = {
     **{n: ".training" for n in ("train", "resume", "sweep", "Sweep", "algorithms", "TrainingJob",
-                                "metric_stream", "training_health")},
-    **{n: ".tracking" for n in ("runs", "load_run", "RunStore")},
+                                "metric_stream", "training_health", "load_run")},
+    **{n: ".tracking" for n in ("runs", "RunStore")},
     **{n: ".ui" for n in ("Workbench", "serve")},
 }
 

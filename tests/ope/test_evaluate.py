@@ -56,16 +56,16 @@ def test_epsilon_greedy_callable_and_truth_use_same_policy(chain):
 
 def test_policies_as_list_and_job_and_run_id(chain, monkeypatch):
     job = types.SimpleNamespace(policy=TablePolicy(PE), run_id="run-123", status="completed")
-    class Run:  # like workbench.tracking.Run: policy() is a method
+    class Run:  # like workbench.training.Run: policy() is a method
         def __init__(self, rid):
             self.run_id = rid
 
         def policy(self):
             return TablePolicy(PB)
 
-    fake = types.ModuleType("workbench.tracking")
+    fake = types.ModuleType("workbench.training")
     fake.load_run = Run
-    monkeypatch.setitem(sys.modules, "workbench.tracking", fake)
+    monkeypatch.setitem(sys.modules, "workbench.training", fake)
     frame = evaluate_ope(chain, [job, "run-b"], estimators=("wis",), gamma=GAMMA, n_bootstrap=0)
     assert list(frame.policy) == ["run-123", "run-b"]
     assert frame.ci_low.isna().all()  # no bootstrap requested

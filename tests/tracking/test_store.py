@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from workbench.errors import ConfigError, WorkbenchError
-from workbench.tracking import RunStore, load_run, runs
+from workbench.tracking import RunStore, runs
+from workbench.training import load_run
 
 
 def test_wal_mode_and_schema(tmp_path):

@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 
 from workbench.errors import ConfigError, WorkbenchError
-from workbench.tracking import load_run, runs
+from workbench.tracking import runs
 from workbench.training import (
     algorithms,
+    load_run,
     metric_stream,
     resume,
     set_max_workers,
@@ -295,3 +296,25 @@ def test_training_runs_at_lower_cpu_priority(executor, cartpole_small, store):
         job.cancel()
         job.wait(timeout=120, progress=False)
     assert job.status == "cancelled"
+
+
+def test_settings_that_make_training_degenerate_are_warned_about(store):
+    """DQN syncs its target network every 8000 updates by default: a 200-step run would
+    never update it. train() says so (and names the fix); a sensible value is silent."""
+    import warnings
+
+    from _factory import make_dataset
+    from workbench.training.settings import DegenerateTrainingWarning, TrainSettings
+
+    ds = make_dataset(60)
+    with pytest.warns(DegenerateTrainingWarning, match="target network is never updated"):
+        train(ds, algo="dqn", n_steps=200, store=store, start=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DegenerateTrainingWarning)
+        train(ds, algo="dqn", n_steps=200, store=store, start=False,
+              target_update_interval=20)
+    resolved, algo = TrainSettings(algo="cql", n_steps=1000).resolve(ds)
+    assert algo.name == "discrete_cql" and resolved.log_every == 100
+    assert resolved.eval_every == 100 and resolved.checkpoint_every == 100
+    with pytest.raises(ConfigError, match="log_every"):
+        TrainSettings(n_steps=10, log_every=20).resolve(ds)

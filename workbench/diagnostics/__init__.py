@@ -20,12 +20,12 @@ from .policy import action_stats, behavior_entropy
 from .projection import principal_components, sample_indices, state_sample
 from .report import DiagnosticsReport, diagnose, diagnose_many
 from .returns import (
-                      episode_frame,
-                      length_stats,
-                      positive_sided_variance,
-                      return_stats,
-                      reward_stats,
-                      tq,
+    episode_frame,
+    length_stats,
+    positive_sided_variance,
+    return_stats,
+    reward_stats,
+    tq,
 )
 
 __all__ = [

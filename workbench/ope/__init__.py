@@ -12,26 +12,28 @@ policies), :mod:`.behavior` (behaviour probabilities, cross-fitted BC), :mod:`.f
 """
 
 from .behavior import (
-                       LOGGED_BEHAVIOR_KEYS,
-                       BehaviorEstimatedWarning,
-                       behavior_log_prob,
-                       fit_behavior_model,
-                       logged_behavior_log_prob,
+    LOGGED_BEHAVIOR_KEYS,
+    BehaviorEstimatedWarning,
+    behavior_log_prob,
+    fit_behavior_model,
+    logged_behavior_log_prob,
 )
 from .estimators import (
-                       ESTIMATORS,
-                       EpisodeEstimators,
-                       bootstrap_counts,
-                       percentile_interval,
-                       weight_diagnostics,
+    ESTIMATORS,
+    EpisodeEstimators,
+    bootstrap_counts,
+    percentile_interval,
+    weight_diagnostics,
 )
 from .evaluate import evaluate_ope
 from .fqe import FQEModel, fit_fqe
 from .ground_truth import rollout_returns, true_value
 from .policy import EvaluationPolicy, make_policy
 from .selection import ope_selection_metrics
+from .settings import OPESettings
 
-__all__ = ["evaluate_ope", "ope_selection_metrics", "EpisodeEstimators", "ESTIMATORS",
+__all__ = ["evaluate_ope", "OPESettings", "ope_selection_metrics", "EpisodeEstimators",
+           "ESTIMATORS",
            "EvaluationPolicy", "make_policy", "behavior_log_prob", "fit_behavior_model",
            "fit_fqe", "FQEModel", "rollout_returns", "true_value", "bootstrap_counts",
            "percentile_interval", "weight_diagnostics", "LOGGED_BEHAVIOR_KEYS",

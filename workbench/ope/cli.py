@@ -1,6 +1,6 @@
 """``workbench ope DATASET --policy NAME=SOURCE [...]``: off-policy estimates on the command line.
 
-``SOURCE`` is a run id of the run store (resolved with ``workbench.tracking.load_run``)
+``SOURCE`` is a run id of the run store (resolved with ``workbench.training.load_run``)
 or a path to a saved d3rlpy algorithm (``.d3``, ``d3rlpy.load_learnable``).
 
 Wire it into the main CLI with::

@@ -17,12 +17,11 @@ from .estimators import (
     IS_ESTIMATORS,
     MODEL_ESTIMATORS,
     EpisodeEstimators,
-    canonical_estimator,
-    check_gamma,
     percentile_interval,
 )
 from .fqe import QFunctionModel, fit_fqe, q_and_v
 from .policy import make_policy
+from .settings import DEFAULT_ESTIMATORS, OPESettings
 
 __all__ = ["evaluate_ope", "COLUMNS"]
 
@@ -81,7 +80,7 @@ def _as_mapping(policies: Any) -> dict[str, Any]:
 
 
 def evaluate_ope(ds: EpisodeDataset | str, policies: Any,
-                 estimators: Sequence[str] | str = ("fqe", "wis", "pdis", "dr"),
+                 estimators: Sequence[str] | str = DEFAULT_ESTIMATORS,
                  behavior: Any = None, env: Any = None, gamma: float = 0.99,
                  n_bootstrap: int = 1000, *, ci: float = 0.95, epsilon: float = 0.1,
                  temperature: float | None = None, bandwidth: float = 0.2,
@@ -161,30 +160,29 @@ def evaluate_ope(ds: EpisodeDataset | str, policies: Any,
         ds = load_dataset(ds)
     if not isinstance(ds, EpisodeDataset):
         raise ConfigError(f"ds must be an EpisodeDataset, got {type(ds).__name__}")
-    gamma = check_gamma(gamma)
-    if isinstance(estimators, str):
-        estimators = [estimators]
-    names = [canonical_estimator(e) for e in estimators]
-    if not names:
-        raise ConfigError("estimators is empty")
-    if len(set(names)) != len(names):
-        raise ConfigError(f"estimators has duplicates: {list(estimators)}")
-    if not (0.0 < float(ci) < 1.0):
-        raise ConfigError(f"ci must lie in (0, 1), got {ci}")
-    if int(n_bootstrap) < 0:
-        raise ConfigError(f"n_bootstrap must be >= 0, got {n_bootstrap}")
-    if isinstance(fqe_refits, bool) or int(fqe_refits) != fqe_refits or int(fqe_refits) < 0:
-        raise ConfigError(f"fqe_refits must be an integer >= 0, got {fqe_refits!r}")
-    fqe_refits = int(fqe_refits)
+    st = OPESettings(estimators=estimators, behavior=behavior, gamma=gamma,
+                     n_bootstrap=n_bootstrap, ci=ci, epsilon=epsilon, temperature=temperature,
+                     bandwidth=bandwidth, weight_clip=weight_clip,
+                     fqe_config=dict(fqe_config or {}), fqe_refits=fqe_refits, n_folds=n_folds,
+                     n_rollouts=n_rollouts, seed=seed, device=device,
+                     progress=progress).resolve()
+    return _evaluate(ds, policies, st, dict(q_functions or {}), env)
+
+
+def _evaluate(ds: EpisodeDataset, policies: Any, st: OPESettings,
+              q_functions: dict[str, Callable], env: Any) -> pd.DataFrame:
+    """evaluate_ope with its settings resolved (see there)."""
+    names = list(st.estimators)
+    gamma, ci, seed = st.gamma, st.ci, st.seed
+    n_bootstrap, fqe_refits = st.n_bootstrap, st.fqe_refits
     pols = _as_mapping(policies)
-    q_functions = dict(q_functions or {})
     unknown_q = set(q_functions) - set(pols)
     if unknown_q:
         raise ConfigError(f"q_functions names {sorted(unknown_q)} are not among the policies "
                           f"{sorted(pols)}")
 
-    eval_pols = {n: make_policy(p, ds, name=n, epsilon=epsilon, temperature=temperature,
-                                bandwidth=bandwidth) for n, p in pols.items()}
+    eval_pols = {n: make_policy(p, ds, name=n, epsilon=st.epsilon, temperature=st.temperature,
+                                bandwidth=st.bandwidth) for n, p in pols.items()}
     env_obj = None
     if env is not None:
         from .ground_truth import _is_instance, check_env_matches, make_env
@@ -199,7 +197,7 @@ def evaluate_ope(ds: EpisodeDataset | str, policies: Any,
     need_w = any(n in IS_ESTIMATORS for n in names)
     need_q = any(n in MODEL_ESTIMATORS for n in names)
     tr = ds.transitions()
-    logb, bsource = (behavior_log_prob(ds, behavior, n_folds=n_folds, seed=seed)
+    logb, bsource = (behavior_log_prob(ds, st.behavior, n_folds=st.n_folds, seed=seed)
                      if need_w else (None, "not needed"))
     starts = ds.offsets[:-1]
     disc_ret = np.add.reduceat(ds.rewards.astype(np.float64)
@@ -218,12 +216,12 @@ def evaluate_ope(ds: EpisodeDataset | str, policies: Any,
             if pname in q_functions:
                 model: Any = QFunctionModel(q_functions[pname], pol)
             else:
-                model = fit_fqe(ds, pol, gamma, seed=seed, device=device,
-                                config=dict(fqe_config or {}), progress=progress)
+                model = fit_fqe(ds, pol, gamma, seed=seed, device=st.device,
+                                config=dict(st.fqe_config), progress=st.progress)
                 if fqe_refits and "fqe" in names:
                     refit_ci = _fqe_refit_interval(ds, pol, gamma, fqe_refits, ci, seed=seed,
-                                                   device=device, config=dict(fqe_config or {}),
-                                                   progress=progress)
+                                                   device=st.device, config=dict(st.fqe_config),
+                                                   progress=st.progress)
             q_taken, v = q_and_v(model, ds)
             bound = float(np.abs(ds.rewards).max()) / (1.0 - gamma) if gamma < 1 else math.inf
             q_out = bool(np.abs(v).max() > 1.05 * bound)
@@ -234,7 +232,7 @@ def evaluate_ope(ds: EpisodeDataset | str, policies: Any,
                               "extrapolates to actions the data does not cover; its FQE/DR/WDR "
                               "estimates are unreliable", RuntimeWarning, stacklevel=2)
         est = EpisodeEstimators(ds.rewards, ds.offsets, gamma, log_ratio=log_ratio,
-                                q_taken=q_taken, v=v, weight_clip=weight_clip)
+                                q_taken=q_taken, v=v, weight_clip=st.weight_clip)
         values = {n: est.estimate(n) for n in names}
         reps = est.bootstrap(names, int(n_bootstrap), seed=seed) if n_bootstrap else {}
         diag = est.diagnostics()
@@ -242,7 +240,7 @@ def evaluate_ope(ds: EpisodeDataset | str, policies: Any,
         if env is not None:
             from .ground_truth import true_value
 
-            truth = true_value(env, pol, n_rollouts, gamma=gamma, seed=seed, ci=ci)
+            truth = true_value(env, pol, st.n_rollouts, gamma=gamma, seed=seed, ci=ci)
         for n in names:
             is_w = n in IS_ESTIMATORS
             if n in ("fqe", "dm") and pname not in q_functions:
@@ -269,9 +267,9 @@ def evaluate_ope(ds: EpisodeDataset | str, policies: Any,
                         "ess_fraction": diag.ess_fraction if is_w else math.nan,
                         "max_weight_share": diag.max_weight_share if is_w else math.nan,
                         "zero_weight_fraction": diag.zero_weight_fraction if is_w else math.nan,
-                        "weight_clip": (float(weight_clip) if weight_clip is not None and is_w
-                                        else math.nan),
-                        "clipped": bool(is_w and weight_clip is not None
+                        "weight_clip": (float(st.weight_clip)
+                                        if st.weight_clip is not None and is_w else math.nan),
+                        "clipped": bool(is_w and st.weight_clip is not None
                                         and diag.clipped_fraction > 0),
                         "clipped_fraction": diag.clipped_fraction if is_w else math.nan,
                         "policy_kind": pol.describe(),

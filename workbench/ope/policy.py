@@ -6,7 +6,7 @@ A policy to evaluate may be
   ``predict_value`` Q-values; continuous: its deterministic ``predict`` action);
 * a training job (anything with a ``.policy`` attribute, e.g. ``workbench.train(...)``'s
   ``TrainingJob``), a loaded run (``.policy()`` method) or a run id string, resolved through
-  ``workbench.tracking.load_run`` (imported only when a run id is given);
+  ``workbench.training.load_run`` (imported only when a run id is given);
 * a callable mapping observations (B, obs_dim) to actions (B,) int / (B, act_dim) float,
   treated as a deterministic policy;
 * an object with ``action_probs(obs) -> (B, n)`` (a stochastic discrete policy, used exactly)
@@ -44,9 +44,24 @@ from .._lazy import is_d3rlpy_algo
 from ..data.dataset import EpisodeDataset
 from ..errors import ConfigError, OPEError
 
-__all__ = ["EvaluationPolicy", "make_policy", "resolve_policy"]
+__all__ = ["EvaluationPolicy", "make_policy", "resolve_policy", "check_policy_options"]
 
 _CHUNK = 8192
+
+
+def check_policy_options(epsilon: float, temperature: float | None, bandwidth: float) -> None:
+    """How deterministic policies are made stochastic: ``epsilon`` in [0, 1], ``temperature``
+    (``None`` or > 0) and ``bandwidth`` (> 0).
+
+    Raises:
+        ConfigError: a value out of range.
+    """
+    if not (0.0 <= float(epsilon) <= 1.0):
+        raise ConfigError(f"epsilon must lie in [0, 1], got {epsilon}")
+    if temperature is not None and not float(temperature) > 0:
+        raise ConfigError(f"temperature must be > 0, got {temperature}")
+    if not float(bandwidth) > 0:
+        raise ConfigError(f"bandwidth must be > 0, got {bandwidth}")
 
 
 def resolve_policy(obj: Any, name: str = "policy") -> Any:
@@ -56,8 +71,8 @@ def resolve_policy(obj: Any, name: str = "policy") -> Any:
         OPEError: a run id that cannot be loaded, a job without a trained policy.
     """
     if isinstance(obj, str):
-        try:  # lazy: the OPE module imports without the run store
-            from ..tracking import load_run
+        try:  # lazy: the OPE module imports without the training engine and run store
+            from ..training import load_run
         except ImportError as exc:
             raise OPEError(f"policy {name!r} is given as run id {obj!r}, but the run store "
                            f"is not available ({exc}). Fix: pass the trained policy object "
@@ -101,12 +116,7 @@ class EvaluationPolicy:
         self.discrete = bool(ds.is_discrete)
         self.obs_shape = tuple(ds.observations.shape[1:])
         self.algo = base if is_d3rlpy_algo(base) else None
-        if not (0.0 <= float(epsilon) <= 1.0):
-            raise ConfigError(f"epsilon must lie in [0, 1], got {epsilon}")
-        if temperature is not None and not float(temperature) > 0:
-            raise ConfigError(f"temperature must be > 0, got {temperature}")
-        if not float(bandwidth) > 0:
-            raise ConfigError(f"bandwidth must be > 0, got {bandwidth}")
+        check_policy_options(epsilon, temperature, bandwidth)
         self.epsilon = float(epsilon)
         self.temperature = None if temperature is None else float(temperature)
         self.bandwidth = float(bandwidth)

@@ -1,6 +1,10 @@
-"""Run tracking: the SQLite RunStore (WAL) and helpers to list and reload runs."""
+"""Run tracking: the SQLite RunStore (WAL), the runs listing and run labels.
 
-from .runs import Run, load_run, runs
+Reloading a run's policy is :func:`workbench.training.load_run` (tracking never imports
+training).
+"""
+
+from .runs import runs
 from .store import RunStore, default_store
 
-__all__ = ["RunStore", "default_store", "runs", "load_run", "Run"]
+__all__ = ["RunStore", "default_store", "runs"]

@@ -17,11 +17,16 @@ from typing import Any
 
 from .algorithms import algorithms, resolve_algorithm
 from .evaluators import training_health
-from .job import TrainingJob, max_workers, resume, set_max_workers, train
+from .executors import max_workers, set_max_workers
+from .job import TrainingJob, resume, train
+from .runs import Run, load_run
+from .settings import DegenerateTrainingWarning, TrainSettings, degenerate_settings
 from .stream import MetricStream, Subscription, metric_stream
 from .sweep import Sweep, sweep
 
-__all__ = ["train", "resume", "TrainingJob", "algorithms", "resolve_algorithm", "sweep", "Sweep",
+__all__ = ["train", "resume", "TrainingJob", "TrainSettings", "load_run", "Run", "algorithms",
+           "degenerate_settings", "DegenerateTrainingWarning",
+           "resolve_algorithm", "sweep", "Sweep",
            "metric_stream", "MetricStream", "Subscription", "FastReplayBuffer",
            "training_health", "set_max_workers", "max_workers"]
 

@@ -297,6 +297,22 @@ def config_kinds(spec: AlgorithmSpec, live: bool = False) -> dict[str, str]:
     return {name: _kind(d) for name, d in spec.fields().items()}
 
 
+def config_defaults(spec: AlgorithmSpec) -> dict[str, Any]:
+    """``{hyperparameter: default}`` of ``spec``'s d3rlpy config: numbers, strings and
+    booleans as they are, objects described by their class name.
+
+    From the cached description when it matches the installed d3rlpy (no import), else
+    from the live class.
+    """
+    if _cached_kinds() is not None:
+        from . import _config_fields
+
+        fields = _config_fields.CONFIGS.get(spec.config_class)
+        if fields is not None:
+            return {f: d["default"] for f, d in fields.items()}  # type: ignore[index]
+    return {name: _describe_default(d) for name, d in spec.fields().items()}
+
+
 def _coerce(spec: AlgorithmSpec, name: str, value: Any, kind: str) -> Any:
     """``value`` checked (and converted) for a field of ``kind``; scaler names are checked
     and returned as names (:func:`build_config` makes the scaler objects).

@@ -117,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
 
 def run_runs(args: argparse.Namespace) -> int:
     """``workbench runs``: the run table, or one run's details."""
-    from ..tracking import load_run, runs
+    from ..tracking import runs
+    from .runs import load_run
 
     if args.run:
         r = load_run(args.run)

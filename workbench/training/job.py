@@ -2,17 +2,12 @@
 
 A job moves through ``queued → running → completed | failed | cancelled``; ``crashed``
 is what the RunStore reports for a run whose process died.  The handle works the same
-for both executors:
-
-``thread`` (default)
-    a daemon thread in this process; shares the GPU; ``job.policy`` is the live object.
-    At most ``max_workers("thread")`` jobs run at once (default: the number of CPU cores
-    for CPU jobs); the rest wait ``queued``.  Each CPU job sets torch to one intra-op
-    thread (``torch.set_num_threads(1)`` is process-wide: run jobs side by side rather
-    than one job on many threads).
-``process``
-    a spawned worker process per job (``multiprocessing`` "spawn" context); metrics
-    and progress are relayed through a queue; bitwise reproducible for a seed.
+whatever runs it (:mod:`workbench.training.executors`): ``thread`` (default: the worker runs
+in a thread of this process and shares the GPU; ``job.policy`` is the live object; each CPU
+job sets torch to one intra-op thread, ``torch.set_num_threads(1)`` being process-wide, so
+run jobs side by side rather than one job on many threads) or ``process`` (a spawned worker
+process per job; bitwise reproducible for a seed).  At most ``max_workers(executor)`` jobs
+run at once; the rest wait ``queued``.
 
 Reproducibility in thread mode — what stays non-deterministic:
 
@@ -48,20 +43,24 @@ worker imports the training stack in its own thread (or process) and resolves
 from __future__ import annotations
 
 import atexit
-import math
 import os
-import queue
 import threading
 import time
 import traceback
 import uuid
+import warnings
 import weakref
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, TrainingError
+from ..tracking.store import FINISHED
 from .checkpoints import latest_checkpoint
 from .devices import check_device
-from .spec import DEFAULT_CHECKPOINT_SECONDS, Hooks, RunSpec
+from .executors import EXECUTORS as _EXECUTORS
+from .executors import executor as _executor
+from .executors import max_workers, set_max_workers
+from .settings import DegenerateTrainingWarning, TrainSettings, degenerate_settings
+from .spec import DEFAULT_CHECKPOINT_SECONDS, RunSpec
 from .stream import Subscription, metric_stream
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -73,58 +72,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["TrainingJob", "train", "resume", "set_max_workers", "max_workers", "EXECUTORS",
            "live_jobs", "shutdown_jobs", "EXIT_TIMEOUT"]
 
-EXECUTORS = ("thread", "process")
-_FINISHED = ("completed", "failed", "cancelled", "crashed")
-
-
-# ---------------------------------------------------------------------------- scheduling
-class _Slots:
-    """A resizable counting semaphore: at most ``n`` jobs of one executor run at once."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-        self.used = 0
-        self.cond = threading.Condition()
-
-    def acquire(self, stop: threading.Event) -> bool:
-        with self.cond:
-            while self.used >= self.n:
-                if stop.is_set():
-                    return False
-                self.cond.wait(0.1)
-            if stop.is_set():
-                return False
-            self.used += 1
-            return True
-
-    def release(self) -> None:
-        with self.cond:
-            self.used -= 1
-            self.cond.notify_all()
-
-
-_SLOTS = {"thread": _Slots(os.cpu_count() or 1), "process": _Slots(os.cpu_count() or 1)}
-
-
-def set_max_workers(executor: str, n: int) -> None:
-    """Run at most ``n`` jobs of ``executor`` at once (others wait ``queued``).
-
-    Raises:
-        ConfigError: unknown executor or ``n < 1``.
-    """
-    if executor not in _SLOTS:
-        raise ConfigError(f"unknown executor {executor!r}; valid: {EXECUTORS}")
-    if int(n) < 1:
-        raise ConfigError(f"max workers must be >= 1, got {n}")
-    slots = _SLOTS[executor]
-    with slots.cond:
-        slots.n = int(n)
-        slots.cond.notify_all()
-
-
-def max_workers(executor: str) -> int:
-    """The concurrency limit of ``executor`` (default: CPU cores)."""
-    return _SLOTS[executor].n
+#: Executor names (see :mod:`workbench.training.executors`).
+EXECUTORS = tuple(_EXECUTORS)
 
 
 # ---------------------------------------------------------------------------- exit
@@ -215,7 +164,7 @@ class TrainingJob:
         self.executor = spec.executor
         self.store = store
         self._spec = spec
-        self._ds = ds
+        self._ds: EpisodeDataset | None = ds  # dropped once the worker has it
         self._status = "queued"
         self._error: str | None = None
         self._policy: Any = None
@@ -283,12 +232,12 @@ class TrainingJob:
 
     def _set_status(self, status: str, error: str | None = None) -> None:
         with self._lock:
-            if self._status in _FINISHED:
+            if self._status in FINISHED:
                 return
             self._status = status
             if error is not None:
                 self._error = error
-            if status in _FINISHED:
+            if status in FINISHED:
                 self._done.set()
 
     # ------------------------------------------------------------------ metrics
@@ -336,11 +285,10 @@ class TrainingJob:
             TimeoutError: ``wait`` and the job had not stopped after ``timeout`` seconds.
         """
         with self._lock:
-            requested = self._status not in _FINISHED
+            requested = self._status not in FINISHED
             if requested:
                 self._cancel.set()
-                if self._mp_cancel is not None:
-                    self._mp_cancel.set()
+                _executor(self.executor).interrupt(self)
             queued = self._status == "queued"
         if requested and queued:
             # the worker thread sees the flag before starting; record it now
@@ -355,7 +303,7 @@ class TrainingJob:
         """The job is final and its worker thread has ended (or never started)."""
         t = self._thread
         if t is None:
-            return self._status in _FINISHED
+            return self._status in FINISHED
         return not t.is_alive()
 
     def _join(self, timeout: float | None) -> bool:
@@ -370,12 +318,7 @@ class TrainingJob:
     def _abandon(self, reason: str) -> None:
         """Record a job that did not stop in time as ``crashed`` (never left ``running``);
         a process-executor worker is terminated."""
-        proc = self._proc
-        if proc is not None and proc.is_alive():
-            proc.terminate()
-            proc.join(2.0)
-            if proc.is_alive():
-                proc.kill()
+        _executor(self.executor).terminate(self)
         try:
             self.store.reap()
             if self.store.status(self.run_id) in ("queued", "running"):
@@ -420,32 +363,10 @@ class TrainingJob:
 
     # ------------------------------------------------------------------ execution
     def _start(self) -> None:
-        target = self._run_thread if self.executor == "thread" else self._run_process
-        self._thread = threading.Thread(target=target, name=f"wb-{self.run_id}", daemon=True)
+        """Start the job's supervisor thread, which runs it on its executor."""
+        self._thread = threading.Thread(target=_executor(self.executor).run, args=(self,),
+                                        name=f"wb-{self.run_id}", daemon=True)
         self._thread.start()
-
-    def _run_thread(self) -> None:
-        slots = _SLOTS["thread"]
-        if not slots.acquire(self._cancel):
-            self._finish_cancelled_queued()
-            return
-        try:
-            try:  # torch and d3rlpy are imported here, in the job's thread, not train()'s
-                from .worker import run_job
-            except BaseException:  # noqa: BLE001 - recorded as the job's end
-                if self._cancel.is_set():
-                    # cancelled while importing, e.g. by the exit handler: at interpreter
-                    # shutdown some imports fail ("can't register atexit after shutdown")
-                    self.store.update_run(self.run_id, status="cancelled", finished=time.time())
-                    self._set_status("cancelled")
-                else:
-                    self._fail(traceback.format_exc())
-                return
-            run_job(self._spec, self._ds, _ThreadHooks(self), self.store)
-        finally:
-            slots.release()
-            self._ds = None  # type: ignore[assignment]
-            self._done.set()
 
     def _fail(self, error: str) -> None:
         try:
@@ -460,72 +381,6 @@ class TrainingJob:
         self._set_status("cancelled")
         self._done.set()
 
-    def _run_process(self) -> None:
-        import multiprocessing as mp
-
-        slots = _SLOTS["process"]
-        if not slots.acquire(self._cancel):
-            self._finish_cancelled_queued()
-            return
-        ctx = mp.get_context("spawn")
-        q = ctx.Queue()
-        with self._lock:
-            self._mp_cancel = ctx.Event()
-            if self._cancel.is_set():
-                self._mp_cancel.set()
-        proc = ctx.Process(target=_process_main, args=(self._spec, self._ds, q, self._mp_cancel),
-                           name=f"wb-{self.run_id}", daemon=True)
-        try:
-            proc.start()
-            self._proc = proc
-            self._ds = None  # type: ignore[assignment]
-            final_seen = False
-            while True:
-                try:
-                    kind, payload = q.get(timeout=0.2)
-                except queue.Empty:
-                    if not proc.is_alive():
-                        # drain what the worker left behind
-                        try:
-                            while True:
-                                kind, payload = q.get(timeout=0.2)
-                                final_seen |= self._on_message(kind, payload)
-                        except queue.Empty:
-                            pass
-                        break
-                    continue
-                final_seen |= self._on_message(kind, payload)
-            proc.join()
-            if not final_seen:
-                err = (f"the worker process exited with code {proc.exitcode} before finishing "
-                       "(killed or out of memory?)")
-                self.store.reap()
-                status = self.store.status(self.run_id)
-                if status in ("running", "queued"):
-                    self.store.update_run(self.run_id, status="crashed", finished=time.time(),
-                                          error=err)
-                    status = "crashed"
-                self._set_status(status, err)
-        finally:
-            slots.release()
-            self._done.set()
-
-    def _on_message(self, kind: str, payload: Any) -> bool:
-        if kind == "rows":
-            metric_stream().publish(payload)
-            return False
-        if kind == "progress":
-            self._step = int(payload)
-            return False
-        if kind == "status":
-            status, error = payload
-            if status in _FINISHED:
-                self._step = max(self._step, int(self.store.get_run(self.run_id)["step"] or 0))
-                self._set_status(status, error)
-                return True
-            self._set_status(status, error)
-        return False
-
     # ------------------------------------------------------------------ display
     def __repr__(self) -> str:
         return (f"TrainingJob(run_id={self.run_id!r}, algo={self.algo!r}, status={self._status!r},"
@@ -536,58 +391,6 @@ class TrainingJob:
             self._sub.close()
         except Exception:
             pass
-
-
-class _ThreadHooks(Hooks):
-    def __init__(self, job: TrainingJob) -> None:
-        self.job = job
-
-    def cancelled(self) -> bool:
-        return self.job._cancel.is_set()
-
-    def status(self, status: str, error: str | None = None) -> None:
-        self.job._set_status(status, error)
-
-    def rows(self, rows: list[tuple[str, int, str, float, float]]) -> None:
-        metric_stream().publish(rows)
-
-    def progress(self, step: int) -> None:
-        self.job._step = step
-
-    def policy(self, algo: Any) -> None:
-        self.job._policy = algo
-
-
-class _QueueHooks(Hooks):
-    """Hooks of a spawned worker: everything goes through a multiprocessing queue."""
-
-    def __init__(self, q: Any, cancel: Any, every: int) -> None:
-        self.q, self.cancel, self.every = q, cancel, max(1, every)
-
-    def cancelled(self) -> bool:
-        return self.cancel.is_set()
-
-    def status(self, status: str, error: str | None = None) -> None:
-        self.q.put(("status", (status, error)))
-
-    def rows(self, rows: list[tuple[str, int, str, float, float]]) -> None:
-        self.q.put(("rows", rows))
-
-    def progress(self, step: int) -> None:
-        if step % self.every == 0:
-            self.q.put(("progress", step))
-
-
-def _process_main(spec: RunSpec, ds: Any, q: Any, cancel: Any) -> None:
-    """Entry point of a spawned worker process."""
-    from .worker import run_job
-
-    hooks = _QueueHooks(q, cancel, every=max(1, min(spec.log_every, 100)))
-    try:
-        run_job(spec, ds, hooks)
-    finally:
-        q.close()
-        q.join_thread()
 
 
 # ---------------------------------------------------------------------------- train
@@ -631,20 +434,6 @@ def _dataset_source(ds: EpisodeDataset, home: Any) -> str:
     if not path.exists():
         ds.save(path, format="npz")
     return str(path)
-
-
-def _interval(value: int | None, default: int, log_every: int, n_steps: int, what: str) -> int:
-    if value is None:
-        value = default
-    value = int(value)
-    if value < 0:
-        raise ConfigError(f"{what} must be >= 0 (0 turns it off), got {value}")
-    if value == 0:
-        return 0
-    if value % log_every:
-        raise ConfigError(f"{what}={value} must be a multiple of log_every={log_every} (metrics "
-                          f"and checkpoints are taken at logging steps)")
-    return value
 
 
 def train(ds: EpisodeDataset | str, algo: str = "cql", n_steps: int = 10_000, seed: int = 0,
@@ -711,73 +500,26 @@ def train(ds: EpisodeDataset | str, algo: str = "cql", n_steps: int = 10_000, se
     """
     from ..data.dataset import EpisodeDataset
     from ..tracking.store import default_store
-    from .algorithms import resolve_algorithm, validate_hyperparameters
 
     if not isinstance(ds, EpisodeDataset):
         from ..data.io import load_dataset
 
         ds = load_dataset(ds)
-    if executor not in EXECUTORS:
-        raise ConfigError(f"unknown executor {executor!r}; valid: {EXECUTORS}")
-    # "auto" stays unresolved (the worker resolves it) unless CUDA graphs need to know now
-    dev = check_device(device, defer_auto=not hyperparameters.get("compile_graph"))
-    if isinstance(n_steps, bool) or not isinstance(n_steps, (int,)) and not (
-            hasattr(n_steps, "__index__")):
-        raise ConfigError(f"n_steps must be an integer, got {n_steps!r}")
-    n_steps = int(n_steps)
-    if n_steps < 1:
-        raise ConfigError(f"n_steps must be >= 1, got {n_steps}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ConfigError(f"seed must be an integer, got {seed!r}")
-    if log_every is None:
-        log_every = max(1, min(500, n_steps // 10))
-    log_every = int(log_every)
-    if log_every < 1:
-        raise ConfigError(f"log_every must be >= 1, got {log_every}")
-    if n_steps < log_every:
-        raise ConfigError(f"n_steps={n_steps} is smaller than one logging interval "
-                          f"(log_every={log_every}): nothing would be logged. Pass "
-                          f"n_steps >= {log_every} or log_every <= {n_steps}")
-    eval_every = _interval(eval_every, _round_up(max(1, n_steps // 20), log_every), log_every,
-                           n_steps, "eval_every")
-    checkpoint_every = _interval(checkpoint_every, _round_up(max(1, n_steps // 10), log_every),
-                                 log_every, n_steps, "checkpoint_every")
-    checkpoint_seconds = _seconds(checkpoint_seconds, "checkpoint_seconds")
-    if not 0.0 <= float(holdout) < 1.0:
-        raise ConfigError(f"holdout must be in [0, 1), got {holdout}")
-    if int(n_step) < 1:
-        raise ConfigError(f"n_step must be >= 1, got {n_step}")
-    if isinstance(nice, bool) or not isinstance(nice, int) or not 0 <= nice <= 19:
-        raise ConfigError(f"nice must be an integer from 0 (normal priority) to 19 (lowest), "
-                          f"got {nice!r}")
-    if env is not None and not isinstance(env, str) and executor == "process":
-        raise ConfigError("the process executor needs env as a gymnasium id string (an env "
-                          "object cannot be sent to another process)")
-    if isinstance(env, str):
-        import gymnasium as gym
-
-        if env not in gym.envs.registry:
-            raise ConfigError(f"unknown gymnasium environment {env!r}")
-    spec_algo = resolve_algorithm(algo, ds.is_discrete)
-    if hyperparameters.get("compile_graph") and not dev.startswith("cuda"):
-        raise ConfigError(f"compile_graph=True needs a CUDA device (CUDA graphs); device is "
-                          f"{dev}. Drop compile_graph or run on a GPU")
-    # checked against the cached d3rlpy config description: no d3rlpy import here; the
-    # worker builds the config (build_config) and records it as the run's "config" param
-    validate_hyperparameters(spec_algo, hyperparameters)
+    settings, spec_algo = TrainSettings(
+        algo=algo, n_steps=n_steps, seed=seed, device=device, executor=executor, env=env,
+        log_every=log_every, eval_every=eval_every, checkpoint_every=checkpoint_every,
+        checkpoint_seconds=checkpoint_seconds, holdout=holdout, n_step=n_step,
+        eval_episodes=eval_episodes, keep_checkpoints=keep_checkpoints, nice=nice,
+        hyperparameters=dict(hyperparameters)).resolve(ds)
+    for problem in degenerate_settings(spec_algo, settings.n_steps, settings.hyperparameters):
+        warnings.warn(f"{spec_algo.name}: {problem}", DegenerateTrainingWarning, stacklevel=2)
     store = store or default_store()
     run_id = _new_run_id(spec_algo.name)
-    spec = RunSpec(run_id=run_id, algo=spec_algo.name, hyperparameters=dict(hyperparameters),
-                   seed=seed, n_steps=n_steps, log_every=log_every, eval_every=eval_every,
-                   checkpoint_every=checkpoint_every, device=dev, store_path=str(store.path),
-                   executor=executor, env=env, eval_episodes=int(eval_episodes),
-                   holdout=float(holdout), n_step=int(n_step),
-                   keep_checkpoints=int(keep_checkpoints), nice=nice,
-                   checkpoint_seconds=checkpoint_seconds, attempt=1)
+    spec = RunSpec.from_settings(settings, run_id=run_id, store_path=str(store.path))
     source = _dataset_source(ds, store.path.parent)
     store.create_run(run_id, name=name, algo=spec_algo.name, dataset=ds.name,
-                     dataset_fingerprint=ds.fingerprint, seed=seed, n_steps=n_steps, step=0,
-                     executor=executor, device=dev, status="queued")
+                     dataset_fingerprint=ds.fingerprint, seed=spec.seed, n_steps=spec.n_steps,
+                     step=0, executor=spec.executor, device=spec.device, status="queued")
     store.begin_attempt(run_id, start_step=0)
     store.log_params(run_id, {
         "spec": spec.public(), "hyperparameters": spec.public()["hyperparameters"],
@@ -790,21 +532,6 @@ def train(ds: EpisodeDataset | str, algo: str = "cql", n_steps: int = 10_000, se
     if start:
         job._start()
     return job
-
-
-def _seconds(value: Any, what: str) -> float:
-    """A duration in seconds: a finite number >= 0 (0 turns the feature off)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{what} must be a number of seconds (0 = off), got {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or value < 0:
-        raise ConfigError(f"{what} must be a finite number of seconds >= 0 (0 = off), got "
-                          f"{value!r}")
-    return value
-
-
-def _round_up(x: int, m: int) -> int:
-    return max(m, -(-x // m) * m)
 
 
 def _locate_dataset(params: dict[str, Any], dataset: Any) -> EpisodeDataset:

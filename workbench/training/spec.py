@@ -10,7 +10,7 @@ importing torch or d3rlpy in the caller's thread.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Protocol
 
 __all__ = ["RunSpec", "Hooks", "Cancelled", "metric_name", "DEFAULT_CHECKPOINT_SECONDS"]
 
@@ -56,6 +56,15 @@ class RunSpec:
     checkpoint: str | None = None
     attempt: int = 1
 
+    @classmethod
+    def from_settings(cls, settings: Any, *, run_id: str, store_path: str,
+                      **fields: Any) -> RunSpec:
+        """The spec of a run from resolved :class:`~workbench.training.settings.TrainSettings`
+        (``fields``: ``start_step``, ``checkpoint``, ``attempt``, ... of a resumed attempt)."""
+        values = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
+        values["hyperparameters"] = dict(values["hyperparameters"])
+        return cls(run_id=run_id, store_path=store_path, **values, **fields)
+
     def public(self) -> dict[str, Any]:
         """JSON-able fields recorded as the run's ``spec`` parameter."""
         d = dataclasses.asdict(self)
@@ -68,23 +77,28 @@ class RunSpec:
         return d
 
 
-class Hooks:
-    """How a worker reports back.  The defaults do nothing (subclassed per executor)."""
+class Hooks(Protocol):
+    """How a worker reports back; each executor has its own (:mod:`.executors`)."""
 
     def cancelled(self) -> bool:
-        return False
+        """Whether the job was cancelled (checked after every update)."""
+        ...
 
     def status(self, status: str, error: str | None = None) -> None:
-        pass
+        """The run's status changed (``running``, then a final one; ``error``: traceback)."""
+        ...
 
     def rows(self, rows: list[tuple[str, int, str, float, float]]) -> None:
-        pass
+        """Metric rows ``(run_id, step, name, value, wall_time)`` just committed."""
+        ...
 
     def progress(self, step: int) -> None:
-        pass
+        """Gradient updates done so far (called every update)."""
+        ...
 
     def policy(self, algo: Any) -> None:
-        pass
+        """The trained (or partially trained) d3rlpy algorithm, at the end."""
+        ...
 
 
 # ---------------------------------------------------------------------------- metric names

@@ -110,7 +110,7 @@ class OPEPanel(pn.viewable.Viewer):
 
     # ------------------------------------------------------------------ evaluation
     def _policies(self, run_ids: list[str]) -> dict[str, Any]:
-        from ..tracking import load_run
+        from ..training import load_run
 
         out = {}
         for rid in run_ids:
