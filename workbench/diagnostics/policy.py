@@ -3,7 +3,9 @@
 * :func:`action_stats` — discrete: the empirical action distribution and its entropy;
   continuous: per-dimension spread (mean, std, min, max).
 * :func:`behavior_entropy` — as in Schweighofer et al.: fit a behaviour-cloning network
-  (a small MLP) to predict the action from the state and report the mean *normalised*
+  (the workbench's one behaviour-cloning model,
+  :func:`workbench.ope.behavior.fit_behavior_model`) to predict the action from the state
+  and report the mean *normalised*
   entropy of its predicted action distribution over the dataset's states,
   ``H(π(·|s)) / log(n_actions)`` (0: deterministic behaviour, 1: uniform random).  For
   continuous actions there is no normalisation: a Gaussian BC policy with state-dependent
@@ -76,63 +78,20 @@ def behavior_entropy(ds: EpisodeDataset, *, epochs: int = 5, batch_size: int = 2
         raise DiagnosticsError("behavior_entropy needs a non-empty EpisodeDataset")
     if epochs < 1 or batch_size < 1 or max_samples < 1:
         raise DiagnosticsError("epochs, batch_size and max_samples must be >= 1")
-    import torch
-    from torch import nn
+    from ..ope.behavior import fit_behavior_model
 
     rng = np.random.default_rng(seed)
     N = ds.n_transitions
     idx = np.sort(rng.choice(N, size=min(N, max_samples), replace=False))
     rows = idx + ds.episode_index[idx]
-    obs = ds.observations.reshape(len(ds.observations), -1)[rows].astype(np.float32)
-    mu, sd = obs.mean(axis=0), obs.std(axis=0)
-    obs = (obs - mu) / np.where(sd > 0, sd, 1.0)
-    discrete = ds.is_discrete
-    n_out = int(ds.action_space.n or 0) if discrete else int(np.prod(ds.action_shape))
-    acts = ds.actions[idx]
-
-    threads = torch.get_num_threads()
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            torch.set_num_threads(1)  # small model: one thread is fastest, never oversubscribes
-            body = nn.Sequential(nn.Linear(obs.shape[1], hidden), nn.SELU(),
-                                 nn.Linear(hidden, hidden), nn.SELU(),
-                                 nn.Linear(hidden, n_out if discrete else 2 * n_out))
-            opt = torch.optim.Adam(body.parameters(), lr=lr)
-            x = torch.from_numpy(obs)
-            if discrete:
-                y = torch.from_numpy(acts.astype(np.int64))
-            else:
-                a = acts.reshape(len(acts), -1).astype(np.float32)
-                am, asd = a.mean(axis=0), a.std(axis=0)
-                asd = np.where(asd > 0, asd, 1.0)
-                y = torch.from_numpy((a - am) / asd)
-            gen = torch.Generator().manual_seed(seed)
-            for _ in range(epochs):
-                order = torch.randperm(len(x), generator=gen)
-                for s in range(0, len(x), batch_size):
-                    b = order[s:s + batch_size]
-                    out = body(x[b])
-                    if discrete:
-                        loss = nn.functional.cross_entropy(out, y[b])
-                    else:
-                        mean, log_std = out[:, :n_out], out[:, n_out:].clamp(-7.0, 2.0)
-                        loss = (0.5 * ((y[b] - mean) / log_std.exp()) ** 2 + log_std).mean()
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
-            with torch.no_grad():
-                out = torch.cat([body(x[s:s + 4096]) for s in range(0, len(x), 4096)])
-    finally:
-        torch.set_num_threads(threads)
-    if discrete:
-        if n_out < 2:
-            return float("nan"), "normalised"
-        p = torch.softmax(out, dim=1).numpy().astype(np.float64)
-        p = np.clip(p, 1e-5, 1.0)  # as the paper's code
-        h = -(p * np.log(p)).sum(axis=1) / math.log(n_out)
-        return float(h.mean()), "normalised"
-    log_std = out[:, n_out:].clamp(-7.0, 2.0).numpy().astype(np.float64)
-    log_std = log_std + np.log(asd)  # back to the action's own units
-    h = 0.5 * math.log(2 * math.pi * math.e) + log_std
+    obs = ds.observations.reshape(len(ds.observations), -1)[rows]
+    n_actions = int(ds.action_space.n or 0) if ds.is_discrete else 0
+    if ds.is_discrete and n_actions < 2:
+        return float("nan"), "normalised"
+    model = fit_behavior_model(obs, ds.actions[idx], discrete=ds.is_discrete,
+                               n_actions=n_actions, epochs=epochs, batch_size=batch_size,
+                               max_samples=len(idx), hidden=hidden, lr=lr, seed=seed)
+    h = model.entropy(obs)
+    if ds.is_discrete:
+        return float(h.mean() / math.log(n_actions)), "normalised"
     return float(h.mean()), "nats/dim"

@@ -98,7 +98,10 @@ def _searched() -> str:
 
 
 class BehaviorModel:
-    """A fitted behaviour-cloning model: ``log_prob(obs, actions) -> (B,)``."""
+    """A fitted behaviour-cloning model: ``log_prob(obs, actions) -> (B,)`` and
+    ``entropy(obs) -> (B,)`` (the one behaviour-cloning model of the workbench: OPE's
+    estimated behaviour probabilities and the diagnostics' behaviour entropy both use it).
+    """
 
     def __init__(self, net: Any, discrete: bool, obs_mean: np.ndarray, obs_std: np.ndarray,
                  act_mean: np.ndarray | None = None, act_std: np.ndarray | None = None,
@@ -108,7 +111,8 @@ class BehaviorModel:
         self.act_mean, self.act_std = act_mean, act_std
         self.min_prob = min_prob
 
-    def log_prob(self, obs: np.ndarray, actions: np.ndarray) -> np.ndarray:
+    def _outputs(self, obs: np.ndarray) -> np.ndarray:
+        """(B, out) network outputs (float64) for raw observations."""
         import torch
 
         x = torch.as_tensor(((np.asarray(obs, np.float64).reshape(len(obs), -1) - self.obs_mean)
@@ -117,7 +121,28 @@ class BehaviorModel:
         with torch.no_grad():
             for i in range(0, len(x), 65536):
                 out.append(self.net(x[i:i + 65536]).numpy().astype(np.float64))
-        h = np.concatenate(out) if out else np.zeros((0, 1))
+        return np.concatenate(out) if out else np.zeros((0, 1))
+
+    def entropy(self, obs: np.ndarray) -> np.ndarray:
+        """(B,) entropy of the predicted action distribution at each state: discrete, in
+        nats, of the softmax probabilities clipped at 1e-5 (as Schweighofer et al.'s code);
+        continuous, the differential entropy per action dimension in nats, in env action
+        units (``0.5 log(2 pi e) + log std``)."""
+        h = self._outputs(obs)
+        if self.discrete:
+            h = h - h.max(1, keepdims=True)
+            p = np.exp(h)
+            p = np.clip(p / p.sum(1, keepdims=True), 1e-5, 1.0)
+            return -(p * np.log(p)).sum(1)
+        assert self.act_std is not None  # continuous model
+        d = h.shape[1] // 2
+        log_std = np.clip(h[:, d:], -5.0, 2.0) + np.log(self.act_std)
+        return (0.5 * math.log(2 * math.pi * math.e) + log_std).mean(1)
+
+    def log_prob(self, obs: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """(B,) ``log pi_b(a|s)``: discrete probabilities floored at ``min_prob``; continuous
+        densities in env action units."""
+        h = self._outputs(obs)
         if self.discrete:
             h -= h.max(1, keepdims=True)
             logp = h - np.log(np.exp(h).sum(1, keepdims=True))
