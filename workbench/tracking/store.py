@@ -51,12 +51,14 @@ from ..errors import ConfigError, WorkbenchError
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["RunStore", "default_store", "STATUSES", "ACTIVE", "FINISHED", "process_start_time",
-           "pid_alive"]
+__all__ = ["RunStore", "default_store", "STATUSES", "ACTIVE", "FINISHED", "WITH_POLICY",
+           "process_start_time", "pid_alive"]
 
 STATUSES = ("queued", "running", "completed", "failed", "cancelled", "crashed")
 ACTIVE = ("queued", "running")
 FINISHED = ("completed", "failed", "cancelled", "crashed")
+#: Finished runs that kept a trained policy (a cancelled run keeps its partial one).
+WITH_POLICY = ("completed", "cancelled")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (

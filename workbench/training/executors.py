@@ -29,7 +29,7 @@ import traceback
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
-from ..tracking.store import FINISHED
+from ..tracking.store import ACTIVE, FINISHED
 from .spec import RunSpec
 from .stream import metric_stream
 
@@ -169,7 +169,7 @@ class ProcessExecutor(Executor):
                    "(killed or out of memory?)")
             job.store.reap()
             status = job.store.status(job.run_id)
-            if status in ("running", "queued"):
+            if status in ACTIVE:
                 job.store.update_run(job.run_id, status="crashed", finished=time.time(),
                                      error=err)
                 status = "crashed"

@@ -53,7 +53,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, TrainingError
-from ..tracking.store import FINISHED
+from ..tracking.store import ACTIVE, FINISHED, WITH_POLICY
 from .checkpoints import latest_checkpoint
 from .devices import check_device
 from .executors import EXECUTORS as _EXECUTORS
@@ -221,7 +221,7 @@ class TrainingJob:
         policy); ``None`` before that and for failed jobs.  Process jobs load it from the
         run's ``final.d3`` artefact on first access.
         """
-        if self._policy is None and self._status in ("completed", "cancelled"):
+        if self._policy is None and self._status in WITH_POLICY:
             art = self.store.artifacts(self.run_id)
             final = art[art["name"] == "final"]
             if len(final):
@@ -321,7 +321,7 @@ class TrainingJob:
         _executor(self.executor).terminate(self)
         try:
             self.store.reap()
-            if self.store.status(self.run_id) in ("queued", "running"):
+            if self.store.status(self.run_id) in ACTIVE:
                 self.store.update_run(self.run_id, status="crashed", finished=time.time(),
                                       error=reason)
         finally:
@@ -589,7 +589,7 @@ def resume(run_id: str, *, dataset: Any = None, n_steps: int | None = None,
     store = store or default_store()
     store.reap()
     run = store.get_run(run_id)
-    if run["status"] in ("queued", "running"):
+    if run["status"] in ACTIVE:
         raise TrainingError(f"run {run_id} is still {run['status']} (pid {run['pid']}); cancel "
                             "it or wait for it to finish")
     params = store.params(run_id)

@@ -11,13 +11,14 @@ import panel as pn
 
 from ..errors import WorkbenchError
 from ..tracking.labels import run_label
+from ..tracking.store import WITH_POLICY
 from . import plots
 from .state import FAILED, WorkbenchState, in_worker, say
 
 __all__ = ["OPEPanel"]
 
 #: Statuses whose runs have a policy to evaluate (a cancelled run keeps its partial policy).
-_USABLE = ("completed", "cancelled")
+_USABLE = WITH_POLICY
 _SHOWN = ["policy", "estimator", "estimate", "ci_low", "ci_high", "true_value", "ess_fraction"]
 
 
