@@ -109,10 +109,13 @@ def _block_sums(x: np.ndarray, grid: int) -> tuple[np.ndarray, np.ndarray]:
     """Integer sums over the blocks of ``x`` (B, C, H, W) and the pixel count per block."""
     B, C, H, W = x.shape
     eh, ew = block_edges(H, grid), block_edges(W, grid)
-    s = np.add.reduceat(x, eh[:-1], axis=2, dtype=np.int64)
-    s = np.add.reduceat(s, ew[:-1], axis=3, dtype=np.int64)
+    # int32 sums are exact for blocks of up to 2**23 pixels of 0..255 (reduceat casts the
+    # whole chunk to the sum dtype first: callers size chunks for 4 bytes per pixel)
+    dt = np.int32 if H * W < (1 << 23) else np.int64
+    s = np.add.reduceat(x, eh[:-1], axis=2, dtype=dt)
+    s = np.add.reduceat(s, ew[:-1], axis=3, dtype=dt)
     counts = np.diff(eh)[:, None] * np.diff(ew)[None, :]
-    return s, counts
+    return s.astype(np.int64), counts
 
 
 def block_means(x: np.ndarray, grid: int = 8) -> np.ndarray:
