@@ -101,7 +101,8 @@ class DiagnosticsReport:
                        + ("the reference" if ref else "the dataset itself"))
         elif mode == "image":
             binning = (f"image: each channel's {m.get('image_grid')}x{m.get('image_grid')} block "
-                       f"means in {m.get('image_levels')} levels of the pixel range")
+                       f"means in {m.get('image_levels')} levels of the pixel range"
+                       + (f"; actions in {m.get('bins')} bins" if m.get("bins") else ""))
         else:
             binning = "exact (raw values, no bins)"
         coverage = [
@@ -366,7 +367,7 @@ def diagnose(ds: EpisodeDataset | str, reference: EpisodeDataset | str | bool | 
              ref_unique_states=rc.unique_states if rc else None,
              ref_unique_actions=rc.unique_actions if rc else None,
              outside_pairs=own.outside, outside_fraction=own.outside / own.pairs,
-             bins=bins if own.mode == "binned" else None, coverage_mode=own.mode,
+             bins=own.bins, coverage_mode=own.mode,
              reference=ref_label)
     if own.image is not None:
         m.update(image_grid=own.image.grid, image_levels=own.image.levels)
