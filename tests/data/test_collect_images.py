@@ -116,3 +116,17 @@ def test_image_family_is_reproducible_from_seeds(tmp_path, monkeypatch):
     second = C.build_family("tinyimg", progress=False)
     for scheme, info in first["datasets"].items():
         assert second["datasets"][scheme]["fingerprint"] == info["fingerprint"], scheme
+
+
+def test_loading_a_minatar_dataset_registers_its_environment(tmp_path):
+    import subprocess
+    import sys
+
+    ds = wb.collect(MINATAR, "random", n_steps=300, seed=0, n_envs=1, progress=False)
+    path = ds.save(tmp_path / "m.npz")
+    code = ("import sys, gymnasium as gym, workbench as wb\n"
+            "assert 'MinAtar/Breakout-v1' not in gym.registry\n"
+            f"wb.load_dataset({str(path)!r})\n"
+            "assert 'MinAtar/Breakout-v1' in gym.registry\n"
+            "assert 'minatar' not in sys.modules  # registered without importing it\n")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -165,7 +165,9 @@ def test_minari_file_written_by_minari_with_minatar_frames(tmp_path, monkeypatch
     from minari.data_collector import EpisodeBuffer
 
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))
-    import workbench.data.collect.envs  # noqa: F401  (registers the MinAtar ids)
+    from workbench.data.collect.envs import register_image_envs
+
+    register_image_envs()  # the MinAtar ids, as collection and loading register them
 
     env = gym.make("MinAtar/Breakout-v1", max_episode_steps=25)
     rng = np.random.default_rng(0)

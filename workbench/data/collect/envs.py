@@ -6,10 +6,12 @@ and ``Discrete`` or 1-D ``Box`` actions, stepped as a ``SyncVectorEnv``.
 Image environments are made by :func:`make_env`, the one place that turns an id into the
 environment a dataset, an evaluation and a ground-truth rollout all see:
 
-* **MinAtar** (``MinAtar/<Game>-v0|v1``, package ``minatar``; the ids are registered here
-  without importing it): the (10, 10, n_layers) boolean object layers become channel-first
-  uint8 frames (n_layers, 10, 10) with values 0/255 (``frame_kind = "layers"``); episodes are
-  cut at :data:`MINATAR_MAX_EPISODE_STEPS` (MinAtar has no time limit of its own).
+* **MinAtar** (``MinAtar/<Game>-v0|v1``, package ``minatar``; the ids are registered by
+  :func:`register_image_envs` without importing it, when an environment is made and when a
+  dataset of such an environment is loaded): the (10, 10, n_layers) boolean object layers
+  become channel-first uint8 frames (n_layers, 10, 10) with values 0/255 (``frame_kind =
+  "layers"``); episodes are cut at :data:`MINATAR_MAX_EPISODE_STEPS` (MinAtar has no time
+  limit of its own).
 * **Atari** (``ALE/<Game>-v5``, package ``ale-py`` with its ROMs): ALE's grey-scale screen,
   resized to 84×84 by area averaging (Pillow's box filter, what OpenCV's ``INTER_AREA``
   does), the last 4 frames stacked channel-first: (4, 84, 84) uint8 (``frame_kind =
@@ -316,5 +318,3 @@ def child_seed(rng: np.random.Generator) -> int:
     """A seed in [0, 2**31 - 1) drawn from ``rng``, for a generator or library of its own."""
     return int(rng.integers(0, 2**31 - 1))
 
-
-register_image_envs()  # the MinAtar ids (no import of minatar), so gymnasium knows them

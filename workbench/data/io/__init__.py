@@ -157,10 +157,10 @@ def load_dataset(source: str | os.PathLike | EpisodeDataset, *, format: str | No
                            source=path, fix="the file may be truncated or corrupt; re-create or "
                            "re-download it") from None
     env_id = ds.metadata.get("env_id")
-    if isinstance(env_id, str) and env_id.startswith("ALE/"):  # so gymnasium knows its env
+    if isinstance(env_id, str) and env_id.startswith(("ALE/", "MinAtar/")):
         from ..collect.envs import register_image_envs
 
-        register_image_envs(env_id)
+        register_image_envs(env_id)  # so gymnasium knows the dataset's env (wb.train(env=...))
     return ds
 
 
