@@ -123,3 +123,65 @@ def test_without_next_observations_batches_equal_d3rlpys_own_buffer(n_step, disc
         assert x.shape == y.shape and np.array_equal(x, y), f
     # sampling never draws a step without a next observation
     assert set(fb.sample_indices(5000).tolist()) <= set(valid.tolist())
+
+
+# ------------------------------------------------------------------------------ images
+def _image_dataset(n=60, shape=(2, 6, 5), seed=0, ends=None):
+    """uint8 frames, episodes as in the vector fixtures (terminal, timeout, unfinished)."""
+    from _factory import flat_arrays
+    from workbench.data.dataset import EpisodeDataset
+
+    a = flat_arrays(n, discrete=True, seed=seed,
+                    ends=ends or {9: "terminal", 29: "timeout", 45: "terminal"})
+    rng = np.random.default_rng(seed)
+    frames = rng.integers(0, 256, (n + 1, *shape), dtype=np.uint8)
+    return EpisodeDataset.from_flat(frames[:-1], a["actions"], a["rewards"], a["terminals"],
+                                    a["timeouts"], frames[1:])
+
+
+@pytest.mark.parametrize("n_step", [1, 3])
+def test_image_batches_equal_d3rlpy_pickers_bitwise(n_step):
+    ds = _image_dataset()
+    assert ds.is_image and ds.observations.dtype == np.uint8
+    fb = FastReplayBuffer(ds, seed=0, n_step=n_step, gamma=0.9)
+    assert fb.lazy and fb._obs is None and fb._next_obs is None  # no float copies held
+    idx = np.arange(ds.n_transitions)
+    rb, transitions = _reference(ds, fb, idx)
+    assert rb.episodes[0].observations.dtype == np.uint8  # d3rlpy's own buffer: uint8 too
+    ref = TransitionMiniBatch.from_transitions(transitions)
+    got = fb.batch_from_indices(idx)
+    for f in FIELDS:
+        a, b = getattr(ref, f), getattr(got, f)
+        assert a.dtype == b.dtype and a.shape == b.shape, f
+        assert np.array_equal(a, b), f
+    t = fb.sample_transition()
+    assert t.observation.shape == (2, 6, 5) and t.observation.dtype == np.float32
+
+
+@pytest.mark.parametrize("n_step", [1, 3])
+def test_lazy_and_precomputed_vector_batches_are_identical(toy_discrete, n_step):
+    a = FastReplayBuffer(toy_discrete, seed=3, n_step=n_step, gamma=0.9)
+    b = FastReplayBuffer(toy_discrete, seed=3, n_step=n_step, gamma=0.9, lazy=True)
+    assert not a.lazy and b.lazy
+    for _ in range(3):
+        x, y = a.sample_transition_batch(64), b.sample_transition_batch(64)
+        for f in FIELDS:
+            assert np.array_equal(getattr(x, f), getattr(y, f)), f
+
+
+def test_image_sampler_holds_no_copy_of_the_frames():
+    import tracemalloc
+
+    ds = _image_dataset(2000, shape=(4, 84, 84), ends={k: "timeout" for k in range(99, 2000, 100)})
+    tracemalloc.start()
+    try:
+        fb = FastReplayBuffer(ds, seed=0)
+        built, _ = tracemalloc.get_traced_memory()
+        batch = fb.sample_transition_batch(32)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert built < 0.02 * ds.observations.nbytes  # row indices, not frames
+    assert peak < 0.2 * ds.observations.nbytes  # one batch: 32 float32 frames and next frames
+    assert batch.observations.shape == (32, 4, 84, 84)
+    assert batch.observations.dtype == np.float32 and batch.observations.max() <= 255

@@ -1,5 +1,10 @@
 """Built-in catalog: small named datasets, built on first use and cached.
 
+Families: ``cartpole`` and ``pendulum`` (vector observations) and ``breakout-minatar``
+(MinAtar Breakout, image observations: (4, 10, 10) uint8 frames, a small-CNN DQN trained for
+20k steps; its "expert" is whatever that agent reached, recorded as ``expert_return``; about
+a minute to build on 2 CPU cores).
+
 Each *family* is one environment with the five behaviour schemes of Schweighofer et al.
 (``random``, ``replay``, ``expert``, ``noisy``, ``mixed``; see :mod:`workbench.data.collect`),
 all from one online training run, so the names are ``<family>-<scheme>``, e.g.
@@ -80,6 +85,10 @@ FAMILIES: dict[str, FamilySpec] = {
     "pendulum": FamilySpec(
         "pendulum", "Pendulum-v1", "Pendulum-v1 (continuous, 1-D torque), SAC online agent",
         online_steps=10_000, n_steps=10_000),
+    "breakout-minatar": FamilySpec(
+        "breakout-minatar", "MinAtar/Breakout-v1",
+        "MinAtar Breakout (images: 4x10x10 uint8 frames, 3 actions), small-CNN DQN online agent",
+        online_steps=20_000, n_steps=10_000),
 }
 
 SCHEME_DESCRIPTIONS = {
@@ -150,7 +159,7 @@ def _versions() -> dict[str, str]:
     import importlib.metadata as md
 
     out = {}
-    for pkg in ("numpy", "torch", "d3rlpy", "gymnasium", "mujoco", "scipy"):
+    for pkg in ("numpy", "torch", "d3rlpy", "gymnasium", "mujoco", "scipy", "minatar", "ale-py"):
         try:
             out[pkg] = md.version(pkg)
         except md.PackageNotFoundError:  # pragma: no cover
@@ -167,7 +176,8 @@ def build_family(family: str, progress: bool = True, force: bool = False) -> dic
     finds the family built.
 
     Args:
-        family: family name (``"cartpole"``, ``"pendulum"``) or any of its dataset names.
+        family: family name (``"cartpole"``, ``"pendulum"``, ``"breakout-minatar"``) or any of
+            its dataset names.
         progress: show progress bars.
         force: rebuild even when the family is already built.
 

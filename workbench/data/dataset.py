@@ -2,7 +2,8 @@
 
 Layout (``E`` episodes, ``N`` transitions, ``T_k`` steps in episode ``k``)::
 
-    observations  (N + E, *obs_shape)   T_k + 1 observations per episode, final one included
+    observations  (N + E, *obs_shape)   T_k + 1 observations per episode, final one included:
+                                        vectors (N + E, d), or uint8 images (N + E, C, H, W)
     actions       (N,) int64            discrete, or (N, act_dim) float continuous
     rewards       (N,)
     offsets       (E + 1,) int64        episode k's transitions are offsets[k]:offsets[k+1]
@@ -28,6 +29,12 @@ exactly as d3rlpy's ``transition_count`` does.  A terminated episode never needs
 observation (nothing is bootstrapped from a terminal state), so all its steps are
 complete transitions either way.
 
+**Images** stay uint8, channel-first (:mod:`~workbench.data.images` gives the layout rule
+applied on load); :attr:`EpisodeDataset.nbytes` and ``summary()["memory"]`` say how much
+memory a dataset holds, :meth:`Episode.frames` renders an episode's frames to look at, and
+nothing on the image path makes a float copy of all observations
+(:meth:`EpisodeDataset.observations_at` gathers the rows a batch needs).
+
 Around this module: :mod:`~workbench.data.space` (the observation/action
 :class:`~workbench.data.space.Space`), :mod:`~workbench.data.segment` (flat per-step arrays
 → episodes, for :meth:`EpisodeDataset.from_flat`) and :mod:`~workbench.data.validate`
@@ -50,6 +57,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import DatasetError
+from . import images as I
 from . import validate as V
 from .segment import split_episodes
 from .space import Space
@@ -87,6 +95,8 @@ class Episode:
         index: position in the dataset.
         final_observation_known: the final observation was logged; when ``False``,
             ``observations[-1]`` is a placeholder (a copy of ``observations[-2]``).
+        frame_kind: how image observations are shown (:data:`workbench.data.images.FRAME_KINDS`,
+            from the dataset's ``metadata["frame_kind"]``); ``None``: guessed.
     """
 
     observations: np.ndarray
@@ -97,9 +107,38 @@ class Episode:
     extras: Mapping[str, np.ndarray] = field(default_factory=dict)
     index: int = 0
     final_observation_known: bool = True
+    frame_kind: str | None = None
 
     def __len__(self) -> int:
         return len(self.actions)
+
+    def frames(self, scale: int = 1, kind: str | None = None) -> np.ndarray:
+        """The episode's image observations as RGB frames to show: ``(T + 1, H * scale,
+        W * scale, 3)`` uint8 (the final observation included; see
+        :func:`workbench.data.images.render_frames`).
+
+        Raises:
+            DatasetError: the observations are vectors, not images.
+        """
+        self._require_images()
+        return I.render_frames(self.observations, kind or self.frame_kind, scale)
+
+    def frame_strip(self, n: int = 8, scale: int = 1, kind: str | None = None) -> np.ndarray:
+        """``n`` evenly spaced frames side by side, one RGB image ``(H * scale, width, 3)``
+        uint8 (:func:`workbench.data.images.frame_strip`).
+
+        Raises:
+            DatasetError: the observations are vectors, not images.
+        """
+        self._require_images()
+        return I.frame_strip(self.observations, n, kind or self.frame_kind, scale)
+
+    def _require_images(self) -> None:
+        if self.observations.ndim != 4:
+            raise DatasetError(f"episode {self.index} has vector observations of shape "
+                               f"{self.observations.shape[1:]}, not image frames",
+                               field="observations", fix="show vector observations as a table "
+                               "(ep.observations)")
 
     @property
     def episode_return(self) -> float:
@@ -180,7 +219,10 @@ class EpisodeDataset:
         as timeouts with a warning and counted in ``metadata["implicit_episode_ends"]``).
 
         Args:
-            observations: (N, obs_dim) observation before each step.
+            observations: (N, obs_dim) observation before each step, or image frames
+                (N, H, W), (N, C, H, W) or (N, H, W, C), kept uint8 and stored channel-first
+                (the rule is in :mod:`workbench.data.images`; ``metadata["observation_layout"]``
+                overrides it).
             actions: (N,) integer (discrete) or (N, act_dim) float (continuous).
             rewards: (N,).
             terminals, timeouts: (N,) flags; a step may not have both.
@@ -199,13 +241,16 @@ class EpisodeDataset:
 
         Raises:
             DatasetError: mismatched lengths, NaN/Inf, wrong dtypes/shapes, both flags set,
-                no episode boundary at all, empty data.
+                no episode boundary at all, empty data, float or out-of-range images, more
+                than three axes per observation, a declared observation space of another
+                shape.
         """
         if action_space is not None:
             discrete = action_space.discrete
+        layout = (metadata or {}).get("observation_layout")
         flat = V.check_flat(observations, actions, rewards, terminals, timeouts,
                             next_observations, extras, discrete=discrete, source=source,
-                            fields=fields)
+                            fields=fields, layout=layout)
         seg = split_episodes(flat.observations, flat.terminals, flat.timeouts,
                              flat.next_observations, source=source, fields=flat.fields)
         meta = dict(metadata or {})
@@ -218,8 +263,9 @@ class EpisodeDataset:
             meta["implicit_episode_ends"] = seg.implicit_ends
         if action_space is None:
             action_space = Space.infer(flat.actions, flat.discrete)
-        if observation_space is None:
-            observation_space = Space.infer(flat.observations, discrete=False)
+        observation_space = _observation_space(observation_space, flat.observations,
+                                               flat.transposed, source)
+        _image_metadata(meta, flat.observations, flat.transposed)
         with _values_checked():  # under the file's own names, above
             return cls(seg.observations, flat.actions, flat.rewards, seg.offsets, seg.terminated,
                        seg.truncated, observation_space, action_space, flat.extras, meta,
@@ -235,7 +281,11 @@ class EpisodeDataset:
         Each episode needs ``observations`` (T + 1, ...), ``actions`` (T, ...),
         ``rewards`` (T,), ``terminated`` and ``truncated``; optional ``extras`` and
         ``final_observation_known`` (default ``True``; ``False`` when ``observations[-1]``
-        is only a placeholder).
+        is only a placeholder).  Image observations follow the rule of :meth:`from_flat`.
+
+        Raises:
+            DatasetError: no episodes, an episode without T + 1 observations, or anything
+                the constructor checks.
         """
         if not episodes:
             raise DatasetError("has no episodes", source=(metadata or {}).get("source"),
@@ -257,6 +307,15 @@ class EpisodeDataset:
                   if all(n in (e.get("extras") or {}) for e in eps)}
         if obs.ndim == 1:
             obs = obs[:, None]
+        meta = dict(metadata or {})
+        transposed = False
+        if obs.ndim >= 3:  # images: uint8, channel-first (vectors keep their dtype)
+            layout = meta.get("observation_layout")
+            transposed = obs.ndim == 4 and V.observation_layout(obs.shape[1:], layout) == \
+                I.CHANNELS_LAST
+            obs = V.as_observations(obs, src, "observations", finite=False, layout=layout)
+            observation_space = _observation_space(observation_space, obs, transposed, src)
+            _image_metadata(meta, obs, transposed)
         discrete = action_space.discrete if action_space is not None else act.dtype.kind in "biu"
         if discrete:
             act = act.reshape(len(act)).astype(np.int64)
@@ -269,7 +328,7 @@ class EpisodeDataset:
         return cls(obs, act, rew, np.concatenate([[0], np.cumsum(lengths)]),
                    np.array([bool(e["terminated"]) for e in eps]),
                    np.array([bool(e["truncated"]) for e in eps]),
-                   observation_space, action_space, extras, metadata or {},
+                   observation_space, action_space, extras, meta,
                    np.array([bool(e.get("final_observation_known", True)) for e in eps]))
 
     # ------------------------------------------------------------------ basic properties
@@ -290,6 +349,12 @@ class EpisodeDataset:
         return _EpisodeList(self)
 
     def episode(self, i: int) -> Episode:
+        """Episode ``i`` (negative counts from the end) as views into the arrays; for image
+        data ``ds.episode(i).frames()`` gives its frames as RGB images.
+
+        Raises:
+            IndexError: ``i`` out of range.
+        """
         E = self.n_episodes
         if not -E <= i < E:
             raise IndexError(f"episode {i} out of range for {E} episodes")
@@ -298,7 +363,8 @@ class EpisodeDataset:
         return Episode(self.observations[s + i:e + i + 1], self.actions[s:e], self.rewards[s:e],
                        bool(self.terminated[i]), bool(self.truncated[i]),
                        {k: v[s:e] for k, v in self.extras.items()}, i,
-                       bool(self.final_observation_known[i]))
+                       bool(self.final_observation_known[i]),
+                       self.metadata.get("frame_kind") if self.is_image else None)
 
     @property
     def is_discrete(self) -> bool:
@@ -307,6 +373,31 @@ class EpisodeDataset:
     @property
     def observation_shape(self) -> tuple[int, ...]:
         return tuple(self.observations.shape[1:])
+
+    @property
+    def is_image(self) -> bool:
+        """The observations are uint8 images ``(C, H, W)`` (see :mod:`workbench.data.images`)."""
+        return self.observations.ndim == 4
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the dataset's arrays: observations, actions, rewards, extras, offsets
+        and flags (4×84×84 uint8 frames: 28,224 bytes each, a quarter of a float32 copy)."""
+        arrays = [self.observations, self.actions, self.rewards, self.offsets, self.terminated,
+                  self.truncated, self.final_observation_known, *self.extras.values()]
+        return int(sum(np.asarray(a).nbytes for a in arrays))
+
+    def observations_at(self, steps: Any, next: bool = False) -> np.ndarray:
+        """Observations of transitions ``steps`` (flat step indices (B,)), or with ``next``
+        their next observations (the episode's final observation after its last step, a
+        placeholder where :attr:`td_mask` is False): ``(B, *obs_shape)`` in the stored dtype
+        (uint8 for images), gathered by row, so batches never need a copy of all of them.
+        """
+        steps = np.asarray(steps, dtype=np.int64)
+        rows = steps + self.episode_index[steps]
+        if next:
+            rows = rows + 1
+        return self.observations.take(rows, axis=0)
 
     @property
     def action_shape(self) -> tuple[int, ...]:
@@ -356,6 +447,9 @@ class EpisodeDataset:
 
     def transitions(self, mark_unknown: bool = False) -> dict[str, np.ndarray]:
         """Flat per-transition arrays (D4RL keys), each with N rows.
+
+        This copies every observation twice (current and next): on image data gather what a
+        batch needs with :meth:`observations_at` instead.
 
         ``observations``, ``next_observations``, ``actions``, ``rewards``,
         ``terminals`` (last step of terminated episodes) and ``timeouts`` (last
@@ -503,9 +597,18 @@ class EpisodeDataset:
         on an episode's last step), ``next_obs_0..`` (NaN on the last step of an episode
         whose final observation is unknown), then one column per extra (``<name>`` or
         ``<name>_i``).
+
+        Raises:
+            DatasetError: image observations (tables hold vectors).
         """
         import pandas as pd
 
+        if self.is_image:
+            raise DatasetError(f"has image observations {self.observation_shape}: a table would "
+                               f"hold {2 * int(np.prod(self.observation_shape))} columns per step",
+                               source=self.metadata.get("source"), field="observations",
+                               fix="save images as npz, d4rl or minari; look at them with "
+                               "ds.episode(i).frames()")
         t = self.transitions(mark_unknown=True)
         cols: dict[str, np.ndarray] = {
             "episode": self.episode_index,
@@ -536,7 +639,8 @@ class EpisodeDataset:
         keeps every transition and its true next observation; d3rlpy cannot mark that row
         as padding, so a dump of this buffer read back shows it as one extra zero-reward
         step (save with :meth:`save` for lossless round trips).  In both cases d3rlpy's
-        transitions are this dataset's :attr:`td_mask` steps, in order.
+        transitions are this dataset's :attr:`td_mask` steps, in order.  Image observations
+        stay uint8 (views of this dataset's array: no copy).
         """
         from .._d3rlpy import d3rlpy  # quiet: before any other d3rlpy import
 
@@ -544,7 +648,10 @@ class EpisodeDataset:
         from d3rlpy.dataset import Episode as D3Episode
         from d3rlpy.dataset import InfiniteBuffer, ReplayBuffer
 
-        obs = self.observations.astype(np.float32, copy=False)
+        # images stay uint8 (d3rlpy's pickers return them as stored; mini-batches cast per
+        # batch and PixelObservationScaler divides by 255); vectors become float32
+        obs = (self.observations if self.is_image
+               else self.observations.astype(np.float32, copy=False))
         acts = (self.actions.reshape(-1, 1) if self.is_discrete else self.actions).astype(
             np.float32 if not self.is_discrete else np.int64, copy=False)
         rews = self.rewards.astype(np.float32, copy=False).reshape(-1, 1)
@@ -565,7 +672,8 @@ class EpisodeDataset:
 
     # ------------------------------------------------------------------ display
     def summary(self) -> dict[str, Any]:
-        """Headline facts: sizes, spaces, return statistics and provenance."""
+        """Headline facts: sizes, spaces, memory held (``memory``, e.g. ``"1.2 GB"``;
+        :attr:`nbytes` in bytes), return statistics and provenance."""
         returns = self.episode_returns()[self.finished] if self.finished.any() else np.array([])
         return {
             "name": self.name,
@@ -573,6 +681,8 @@ class EpisodeDataset:
             "episodes": self.n_episodes,
             "transitions": self.n_transitions,
             "observation_shape": self.observation_shape,
+            "observation_dtype": str(self.observations.dtype),
+            "memory": I.format_bytes(self.nbytes),
             "action_space": (f"Discrete({self.action_space.n})" if self.is_discrete
                              else f"Box{self.action_shape}"),
             "terminated": int(self.terminated.sum()),
@@ -599,6 +709,38 @@ class EpisodeDataset:
     def equals(self, other: EpisodeDataset) -> bool:
         """Same arrays (bitwise, dtypes included), flags, extras and spaces."""
         return isinstance(other, EpisodeDataset) and self.fingerprint == other.fingerprint
+
+
+def _observation_space(space: Space | None, obs: np.ndarray, transposed: bool,
+                       source: object) -> Space:
+    """The observation space of ``obs`` (already in the stored layout): inferred when not
+    declared; a declared image space is moved to channel-first when the frames were, and
+    boolean bounds become uint8 0..255."""
+    if space is None:
+        return Space.infer(obs, discrete=False)
+    if obs.ndim != 4 or space.discrete:
+        return space
+    shape = tuple(obs.shape[1:])
+    declared = tuple(space.shape)
+    if declared == shape:
+        return space if space.dtype == "uint8" else space.image_bounds()
+    if transposed and declared == (shape[1], shape[2], shape[0]):
+        return space.channels_first()
+    if declared == shape[1:] and shape[0] == 1 and space.low is not None \
+            and space.high is not None:  # grey-scale frames got a channel axis
+        return space.image_bounds(space.low[None], space.high[None])
+    raise DatasetError(f"declares an observation space of shape {declared} but the frames are "
+                       f"{shape} (channel-first)", source=source, field="observation_space",
+                       fix="fix the declared space, or store the frames in its shape")
+
+
+def _image_metadata(meta: dict[str, Any], obs: np.ndarray, transposed: bool) -> None:
+    """Record the stored layout of image observations (and that the file's was channel-last)."""
+    if obs.ndim != 4:
+        return
+    meta["observation_layout"] = I.CHANNELS_FIRST
+    if transposed:
+        meta["observation_layout_read"] = I.CHANNELS_LAST
 
 
 def _columns(prefix: str, arr: np.ndarray) -> dict[str, np.ndarray]:

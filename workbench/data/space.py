@@ -59,10 +59,31 @@ class Space:
     @classmethod
     def infer(cls, values: np.ndarray, discrete: bool) -> Space:
         """The space of data without a declared one: ``Discrete(max + 1)`` for discrete
-        ``values`` (N,), else an unbounded Box of their element shape and dtype."""
+        ``values`` (N,), a Box of pixels 0..255 for uint8 images (N, C, H, W), else an
+        unbounded Box of their element shape and dtype."""
         if discrete:
             return cls.discrete_space(int(values.max()) + 1)
+        if values.ndim == 4 and values.dtype == np.uint8:
+            return cls.box(np.zeros(values.shape[1:]), np.full(values.shape[1:], 255.0), "uint8")
         return cls.unbounded(values.shape[1:], str(values.dtype))
+
+    def channels_first(self) -> Space:
+        """This Box space with its ``(H, W, C)`` shape and bounds moved to ``(C, H, W)``
+        (images read channel-last are stored channel-first); booleans become uint8 0..255."""
+        assert self.low is not None and self.high is not None and len(self.shape) == 3
+        low, high = np.moveaxis(self.low, -1, 0), np.moveaxis(self.high, -1, 0)
+        return self.image_bounds(low, high)
+
+    def image_bounds(self, low: np.ndarray | None = None,
+                     high: np.ndarray | None = None) -> Space:
+        """A uint8 Box with these bounds (default: this space's); a boolean space's 0..1 bounds
+        become 0..255, as its frames do (:func:`workbench.data.validate.as_observations`)."""
+        low = self.low if low is None else low
+        high = self.high if high is None else high
+        assert low is not None and high is not None
+        if self.dtype == "bool":
+            low, high = low * 255.0, high * 255.0
+        return Space.box(np.clip(low, 0, 255), np.clip(high, 0, 255), "uint8")
 
     @classmethod
     def from_gym(cls, space: Any) -> Space:
@@ -120,6 +141,8 @@ class Space:
                 low = np.asarray(_from_json_floats(data["low"]), dtype=np.float64)
                 high = np.asarray(_from_json_floats(data["high"]), dtype=np.float64)
                 shape = tuple(int(s) for s in data.get("shape", low.shape))
+                if low.ndim == 1 and low.size == int(np.prod(shape)) and len(shape) > 1:
+                    low, high = low.reshape(shape), high.reshape(shape)  # flat bounds
                 low = np.broadcast_to(low, shape).copy()
                 high = np.broadcast_to(high, shape).copy()
                 return cls("box", shape, str(np.dtype(data.get("dtype", "float32"))), low, high)
@@ -142,8 +165,14 @@ class Space:
 
 
 def _json_floats(arr: np.ndarray | None) -> Any:
+    """Bounds as JSON values, nested like ``ndarray.tolist()`` (Minari's serialisation) for
+    spaces of more than one axis; infinities as strings, NaN as null."""
     if arr is None:
         return None
+    if arr.ndim > 1:
+        return [_json_floats(a) for a in arr]
+    if arr.ndim == 1 and np.isfinite(arr).all():
+        return np.asarray(arr, dtype=np.float64).tolist()
     return [None if np.isnan(v) else (str(v) if np.isinf(v) else float(v))
             for v in np.asarray(arr, dtype=np.float64).ravel()] if arr.ndim else float(arr)
 

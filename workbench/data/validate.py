@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import DatasetError
+from .images import CHANNELS_FIRST, CHANNELS_LAST
 
 if TYPE_CHECKING:  # pragma: no cover
     from .dataset import EpisodeDataset
@@ -28,6 +29,7 @@ __all__ = [
     "check_length",
     "as_flags",
     "as_observations",
+    "observation_layout",
     "as_actions",
     "check_exclusive_flags",
     "check_not_empty",
@@ -112,26 +114,88 @@ def check_finite_rows(arr: np.ndarray, rows: np.ndarray, source: object, field: 
                            field=field, fix="drop or repair those rows before loading")
 
 
-def as_observations(arr: np.ndarray, source: object, field: str,
-                    finite: bool = True) -> np.ndarray:
-    """Vector observations as (N, obs_dim); 1-D arrays become (N, 1).
+def observation_layout(shape: tuple[int, ...], layout: str | None = None) -> str | None:
+    """The layout of per-step observations of ``shape`` (without the step axis): ``None``
+    for vectors and grey-scale frames ``(H, W)``, else ``layout`` when given, or the rule of
+    :func:`workbench.data.images.infer_layout`."""
+    if len(shape) != 3:
+        return None
+    from .images import infer_layout
 
-    Image observations (more than one feature axis) are not supported yet.
+    return layout or infer_layout(shape)
+
+
+def _image_dtype(arr: np.ndarray, source: object, field: str) -> np.ndarray:
+    """Image values as uint8: bool -> 0/255, integers in 0..255 kept; floats refused."""
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype == np.bool_:
+        return arr.view(np.uint8) * np.uint8(255)
+    if arr.dtype.kind in "iu":
+        lo, hi = (int(arr.min()), int(arr.max())) if arr.size else (0, 0)
+        if lo < 0 or hi > 255:
+            raise DatasetError(f"has shape {arr.shape} (image observations) with integer values "
+                               f"{lo}..{hi}; images must be uint8 pixels 0..255", source=source,
+                               field=field, fix="rescale the frames to 0..255 and store uint8")
+        return arr.astype(np.uint8)
+    raise DatasetError(f"has shape {arr.shape} and dtype {arr.dtype}: image observations must be "
+                       "uint8 pixels 0..255 (a float copy of 1M 84x84 frames takes 28 GB)",
+                       source=source, field=field,
+                       fix="store frames as uint8, e.g. np.round(x * 255).astype(np.uint8) for "
+                       "values in [0, 1], or flatten non-image tensors to vectors")
+
+
+def as_observations(arr: np.ndarray, source: object, field: str,
+                    finite: bool = True, layout: str | None = None) -> np.ndarray:
+    """Observations as vectors ``(N, obs_dim)`` or uint8 images ``(N, C, H, W)``.
+
+    Vectors: 1-D arrays become (N, 1); booleans float32; NaN/Inf checked with ``finite``.
+    Images (see :mod:`workbench.data.images` for the rule): ``(N, H, W)`` grey-scale frames
+    get a channel axis, ``(N, H, W, C)`` is transposed to channel-first when its last axis is
+    the smallest (or when ``layout="channels_last"``), booleans become 0/255 and integer
+    frames in 0..255 uint8.  Nothing is converted to float.
+
+    Args:
+        arr: the array as read.
+        source, field: the file and field named in errors.
+        finite: check float vectors for NaN/Inf.
+        layout: ``"channels_first"``/``"channels_last"`` when the file records it; ``None``
+            applies the rule.
+
+    Raises:
+        DatasetError: a scalar, more than three feature axes, float or out-of-range image
+            values, a 2-D float tensor per step.
     """
     arr = check_numeric(arr, source, field)
-    if arr.dtype == np.bool_:
-        arr = arr.astype(np.float32)
-    if arr.ndim == 1:
-        arr = arr[:, None]
     if arr.ndim == 0:
         raise DatasetError("is a scalar, expected one observation per step", source=source,
                            field=field, fix="store an (N, obs_dim) array")
-    if arr.ndim > 2:
-        raise DatasetError(f"has shape {arr.shape}: image or tensor observations are not "
-                           "supported yet (vector observations only)", source=source, field=field,
-                           fix="flatten each observation to a vector, or extract features first")
-    if finite:
-        check_finite(arr, source, field)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim == 2:
+        if arr.dtype == np.bool_:
+            arr = arr.astype(np.float32)
+        if finite:
+            check_finite(arr, source, field)
+        return arr
+    if arr.ndim > 4:
+        raise DatasetError(f"has shape {arr.shape}: observations with more than three axes per "
+                           "step are not supported (vectors (N, d) and images (N, C, H, W) or "
+                           "(N, H, W, C) are)", source=source, field=field,
+                           fix="flatten each observation to a vector, or store one image per step")
+    if arr.ndim == 3 and arr.dtype.kind == "f":
+        raise DatasetError(f"has shape {arr.shape}: a float matrix per step is neither a vector "
+                           "nor a uint8 image", source=source, field=field,
+                           fix="flatten each observation to a vector, or store grey-scale frames "
+                           "as uint8")
+    arr = _image_dtype(arr, source, field)
+    if arr.ndim == 3:  # (N, H, W) grey-scale: a channel axis, no copy
+        return arr[:, None]
+    if layout not in (None, CHANNELS_FIRST, CHANNELS_LAST):
+        raise DatasetError(f"has an unknown observation_layout {layout!r}", source=source,
+                           field=field, fix=f"use {CHANNELS_FIRST!r} or {CHANNELS_LAST!r}")
+    if observation_layout(arr.shape[1:], layout) == CHANNELS_LAST:
+        arr = np.ascontiguousarray(arr.transpose(0, 3, 1, 2))  # uint8: same size
     return arr
 
 
@@ -195,8 +259,8 @@ def check_dataset(ds: EpisodeDataset, finite: bool = True) -> None:
     both terminates and truncates, and only the last may be unfinished; observations,
     actions and rewards are numeric (and finite, with ``finite``: readers that checked
     the values under the file's own names skip it); rewards are (N,); observations are
-    vectors; discrete actions are (N,) integers inside the action space, continuous
-    ones (N, act_dim); every extra has ``N`` rows.
+    vectors (N + E, d) or uint8 images (N + E, C, H, W); discrete actions are (N,) integers
+    inside the action space, continuous ones (N, act_dim); every extra has ``N`` rows.
 
     Args:
         ds: the dataset, with ``offsets`` (int64), flags and ``final_observation_known``
@@ -239,8 +303,15 @@ def check_dataset(ds: EpisodeDataset, finite: bool = True) -> None:
     if ds.rewards.ndim != 1:
         raise DatasetError(f"has shape {ds.rewards.shape}, expected (N,)", source=src,
                            field="rewards", fix="store one scalar reward per step")
-    if ds.observations.ndim != 2:
-        as_observations(ds.observations, src, "observations")
+    obs = ds.observations
+    if obs.ndim == 4:
+        if obs.dtype != np.uint8:
+            raise DatasetError(f"holds image observations of dtype {obs.dtype}; images are "
+                               "stored as uint8 (N + E, C, H, W)", source=src,
+                               field="observations", fix="build the dataset with uint8 frames "
+                               "(readers and from_flat/from_episodes convert them)")
+    elif obs.ndim != 2:
+        as_observations(obs, src, "observations")
     actions, space = ds.actions, ds.action_space
     if space.discrete:
         if actions.ndim != 1 or actions.dtype.kind not in "iu":
@@ -268,7 +339,7 @@ class FlatArrays:
     """D4RL-style per-step arrays after :func:`check_flat` (``N`` rows each).
 
     Attributes:
-        observations: (N, obs_dim), finite.
+        observations: (N, obs_dim), finite, or uint8 images (N, C, H, W).
         actions: (N,) int64 (discrete) or (N, act_dim) float (continuous), finite.
         discrete: the action kind.
         rewards: (N,) float, finite.
@@ -277,6 +348,7 @@ class FlatArrays:
             (:func:`~workbench.data.segment.split_episodes` does, where it matters).
         extras: per-step numeric arrays, each (N, ...).
         fields: the file's names for the arrays (:data:`FLAT_FIELDS` keys).
+        transposed: the file held channel-last images, transposed to channel-first.
     """
 
     observations: np.ndarray
@@ -288,16 +360,19 @@ class FlatArrays:
     next_observations: np.ndarray | None
     extras: dict[str, np.ndarray]
     fields: Mapping[str, str]
+    transposed: bool = False
 
 
 def check_flat(observations: Any, actions: Any, rewards: Any, terminals: Any,
                timeouts: Any | None = None, next_observations: Any | None = None,
                extras: Mapping[str, Any] | None = None, *, discrete: bool | None = None,
-               source: object = None, fields: Mapping[str, str] | None = None) -> FlatArrays:
+               source: object = None, fields: Mapping[str, str] | None = None,
+               layout: str | None = None) -> FlatArrays:
     """Check and normalise D4RL-style flat per-step arrays, naming the file's fields.
 
     Args:
-        observations: (N, obs_dim) or (N,) observation before each step.
+        observations: (N, obs_dim) or (N,) observation before each step, or image frames
+            (N, H, W), (N, C, H, W), (N, H, W, C) (see :func:`as_observations`).
         actions: (N,) integer (discrete) or (N, act_dim) float (continuous).
         rewards: (N,) or (N, 1).
         terminals, timeouts: (N,) flags (bool, or 0/1 numbers); ``timeouts=None`` means
@@ -307,17 +382,21 @@ def check_flat(observations: Any, actions: Any, rewards: Any, terminals: Any,
         discrete: force the action kind; inferred from the dtype when ``None``.
         source: file name used in error messages.
         fields: the file's own names for the arrays (keys of :data:`FLAT_FIELDS`).
+        layout: the image layout the file records (``None``: the rule).
 
     Returns:
-        the normalised :class:`FlatArrays` (integer rewards become float32).
+        the normalised :class:`FlatArrays` (integer rewards become float32; images uint8,
+        channel-first).
 
     Raises:
         DatasetError: empty data, mismatched lengths, NaN/Inf, wrong dtypes or shapes,
             both flags set on a step.
     """
     f = {**FLAT_FIELDS, **(fields or {})}
-    obs = as_observations(as_array(observations, source, f["observations"]), source,
-                          f["observations"])
+    raw = as_array(observations, source, f["observations"])
+    transposed = raw.ndim == 4 and observation_layout(raw.shape[1:], layout) == CHANNELS_LAST
+    obs = as_observations(raw, source, f["observations"], layout=layout)
+    del raw
     N = len(obs)
     check_not_empty(N, source, f["observations"])
     act, discrete = as_actions(as_array(actions, source, f["actions"]), source, f["actions"],
@@ -346,7 +425,7 @@ def check_flat(observations: Any, actions: Any, rewards: Any, terminals: Any,
         # finiteness is checked later, only where next_observations is not a copy of the
         # (already checked) following observation
         nxt = as_observations(as_array(next_observations, source, f["next_observations"]),
-                              source, f["next_observations"], finite=False)
+                              source, f["next_observations"], finite=False, layout=layout)
         check_length(nxt, N, source, f["next_observations"], f["observations"])
         if nxt.shape[1:] != obs.shape[1:]:
             raise DatasetError(f"has shape {nxt.shape[1:]} per step but observations have "
@@ -356,4 +435,4 @@ def check_flat(observations: Any, actions: Any, rewards: Any, terminals: Any,
         a = check_numeric(as_array(arr, source, name), source, name)
         check_length(a, N, source, name, f["observations"])
         ext[name] = a
-    return FlatArrays(obs, act, discrete, rew, term, tout, nxt, ext, f)
+    return FlatArrays(obs, act, discrete, rew, term, tout, nxt, ext, f, transposed)

@@ -16,6 +16,19 @@ Learning" (CoLLAs 2022):
   the limits.  Discrete actions are used as they are (one code per action).
 * **Exact mode** (discrete observations and actions, chosen automatically when both
   spaces are discrete): pairs are compared on their raw values, no bins.
+* **Image mode** (image observations, chosen automatically for them; :class:`ImageCoding`):
+  binning every pixel would make every frame distinct, so each frame is discretised as a
+  whole: every channel is averaged over a ``grid × grid`` partition of the frame (8×8 by
+  default; block edges ``floor(k * H / grid)``, frames smaller than the grid keep their
+  resolution), and each block mean is quantised into ``levels`` equal cells (4 by default)
+  of the observation space's value range, 0..255 for uint8 frames
+  (:func:`workbench.data.images.block_codes`; exact integer arithmetic on the uint8 data,
+  chunk by chunk, no float copy of the frames).  The state is the tuple of the
+  ``C × 8 × 8`` codes, counted exactly (no hashing approximation); discrete actions are used
+  as they are, continuous ones binned as in binned mode against the reference's limits.
+  The codes depend on the frame alone (not on the reference), so: SACo of the reference is
+  1; a dataset that repeats one frame has ``u(D)`` = its number of distinct actions; pixel
+  noise that leaves every block mean inside its cell changes no code.
 * ``u(D)`` is the exact number of distinct discretised pairs (the paper used an
   approximate HyperLogLog counter; we count exactly), and
 
@@ -26,7 +39,8 @@ Learning" (CoLLAs 2022):
 
 All functions raise :class:`~workbench.errors.DiagnosticsError` for: a dataset that is not an
 :class:`~workbench.data.EpisodeDataset` or is empty, a reference whose observation or action
-shape differs, ``bins < 2``, an unknown ``mode``, and a reference with a zero-width axis
+shape differs, ``bins < 2``, an unknown ``mode`` (and ``"binned"``/``"exact"`` on image
+observations, ``"image"`` on vectors), and a reference with a zero-width axis
 (``min == max``: every value would land in one edge bin, so the axis carries no
 information and the binning is degenerate).
 """
@@ -41,15 +55,42 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ..data import images as I
 from ..data.dataset import EpisodeDataset
 from ..errors import DiagnosticsError
 from . import _kernels as K
 
-__all__ = ["Limits", "CoverageCounts", "coverage_counts", "reference_counts",
+__all__ = ["Limits", "CoverageCounts", "ImageCoding", "coverage_counts", "reference_counts",
            "counts_with_reference", "saco", "lsaco",
-           "check_bins", "resolve_mode"]
+           "check_bins", "resolve_mode", "image_state_codes", "DEFAULT_IMAGE_CODING"]
 
-Mode = Literal["auto", "binned", "exact"]
+Mode = Literal["auto", "binned", "exact", "image"]
+
+
+@dataclass(frozen=True)
+class ImageCoding:
+    """How image mode discretises a frame (see the module docstring).
+
+    Attributes:
+        grid: blocks per side (each channel averaged over ``grid × grid`` blocks).
+        levels: quantisation cells of the block means over the value range (2..256).
+    """
+
+    grid: int = 8
+    levels: int = 4
+
+    def __post_init__(self) -> None:
+        if isinstance(self.grid, bool) or not isinstance(self.grid, numbers.Integral) \
+                or self.grid < 1:
+            raise DiagnosticsError(f"ImageCoding.grid must be an integer >= 1, got {self.grid!r}")
+        if isinstance(self.levels, bool) or not isinstance(self.levels, numbers.Integral) \
+                or not 2 <= self.levels <= 256:
+            raise DiagnosticsError(f"ImageCoding.levels must be an integer in 2..256, got "
+                                   f"{self.levels!r}")
+
+
+#: The default image discretisation: 8×8 blocks per channel, 4 levels.
+DEFAULT_IMAGE_CODING = ImageCoding()
 
 
 @dataclass(frozen=True)
@@ -70,8 +111,12 @@ class Limits:
 
     @classmethod
     def of(cls, ds: EpisodeDataset) -> Limits:
-        """The limits of ``ds``'s pairs (one pass over the data, chunked)."""
+        """The limits of ``ds``'s pairs (one pass over the data, chunked).  For image
+        observations only the action limits are taken (image mode quantises frames over
+        the value range of their space): ``obs_low``/``obs_high`` are empty."""
         _check_dataset(ds, "dataset")
+        if ds.is_image:
+            return cls(np.zeros(0), np.zeros(0), *_action_limits(ds))
         obs = _flat_obs(ds)
         d = obs.shape[1]
         lo = np.full(d, np.inf)
@@ -80,16 +125,7 @@ class Limits:
             mn, mx = K.minmax(x)
             lo = np.minimum(lo, mn)
             hi = np.maximum(hi, mx)
-        if ds.is_discrete:
-            return cls(lo, hi)
-        a = ds.actions.reshape(len(ds.actions), -1)
-        alo = np.full(a.shape[1], np.inf)
-        ahi = np.full(a.shape[1], -np.inf)
-        for s in range(0, len(a), K.CHUNK_ROWS):
-            mn, mx = K.minmax(a[s:s + K.CHUNK_ROWS])
-            alo = np.minimum(alo, mn)
-            ahi = np.maximum(ahi, mx)
-        return cls(lo, hi, alo, ahi)
+        return cls(lo, hi, *_action_limits(ds))
 
     def zero_width_axes(self) -> list[str]:
         """Names (``obs_i`` / ``action_i``) of the axes with ``min == max``."""
@@ -97,6 +133,20 @@ class Limits:
         if self.act_low is not None:
             names += [f"action_{i}" for i in np.flatnonzero(self.act_high <= self.act_low)]
         return names
+
+
+def _action_limits(ds: EpisodeDataset) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Per-axis (low, high) of continuous actions; ``(None, None)`` for discrete ones."""
+    if ds.is_discrete:
+        return None, None
+    a = ds.actions.reshape(len(ds.actions), -1)
+    alo = np.full(a.shape[1], np.inf)
+    ahi = np.full(a.shape[1], -np.inf)
+    for s in range(0, len(a), K.CHUNK_ROWS):
+        mn, mx = K.minmax(a[s:s + K.CHUNK_ROWS])
+        alo = np.minimum(alo, mn)
+        ahi = np.maximum(ahi, mx)
+    return alo, ahi
 
 
 @dataclass(frozen=True)
@@ -109,9 +159,11 @@ class CoverageCounts:
             actions.
         outside: pairs with at least one coordinate outside the limits (binned into the
             edge bins); 0 in exact mode.
-        mode: ``"binned"`` or ``"exact"``.
-        bins: the number of bins (``None`` in exact mode).
+        mode: ``"binned"``, ``"exact"`` or ``"image"``.
+        bins: the number of bins (``None`` in exact mode, and in image mode with discrete
+            actions).
         limits: the limits used for binning (``None`` in exact mode).
+        image: the frame discretisation (image mode only).
     """
 
     pairs: int
@@ -122,6 +174,7 @@ class CoverageCounts:
     mode: str = "binned"
     bins: int | None = None
     limits: Limits | None = field(default=None, repr=False, compare=False)
+    image: ImageCoding | None = None
 
 
 # ------------------------------------------------------------------------------ validation
@@ -171,12 +224,28 @@ def check_compatible(ds: EpisodeDataset, reference: EpisodeDataset) -> None:
 
 
 def resolve_mode(ds: EpisodeDataset, mode: str) -> Mode:
-    """``"auto"`` -> ``"exact"`` when observations and actions are discrete, else ``"binned"``."""
-    if mode not in ("auto", "binned", "exact"):
-        raise DiagnosticsError(f"mode must be 'auto', 'binned' or 'exact', got {mode!r}")
+    """``"auto"`` -> ``"image"`` for image observations, ``"exact"`` when observations and
+    actions are discrete, else ``"binned"``.
+
+    Raises:
+        DiagnosticsError: an unknown mode; ``"binned"``/``"exact"`` on image observations
+            (every pixel an axis) or ``"image"`` on vectors.
+    """
+    if mode not in ("auto", "binned", "exact", "image"):
+        raise DiagnosticsError(f"mode must be 'auto', 'binned', 'exact' or 'image', got {mode!r}")
     if mode == "auto":
+        if ds.is_image:
+            return "image"
         return "exact" if (ds.observation_space.discrete and ds.is_discrete) else "binned"
-    return "exact" if mode == "exact" else "binned"
+    if ds.is_image and mode != "image":
+        raise DiagnosticsError(
+            f"mode={mode!r} on image observations {ds.observation_shape} would treat every "
+            "pixel as an axis (every frame distinct, and a float copy of the frames); use "
+            "mode='image' (the default for images: block means, quantised)")
+    if mode == "image" and not ds.is_image:
+        raise DiagnosticsError(f"mode='image' needs image observations; '{ds.name}' has vectors "
+                               f"{ds.observation_shape}; use 'binned' or 'exact'")
+    return mode  # type: ignore[return-value]
 
 
 # ------------------------------------------------------------------------------ data access
@@ -345,8 +414,93 @@ def _exact_counts(ds: EpisodeDataset) -> CoverageCounts:
     return CoverageCounts(N, u_sa, u_s, u_a, 0, "exact", None, None)
 
 
+def _value_range(ds: EpisodeDataset) -> tuple[float, float]:
+    """The value range image codes quantise: the observation space's finite bounds, else
+    0..255 (uint8 frames)."""
+    sp = ds.observation_space
+    lo = float(np.min(sp.low)) if sp.low is not None and sp.low.size else -np.inf
+    hi = float(np.max(sp.high)) if sp.high is not None and sp.high.size else np.inf
+    lo = lo if np.isfinite(lo) else 0.0
+    hi = hi if np.isfinite(hi) else 255.0
+    lo, hi = max(0.0, lo), min(255.0, hi)
+    return (lo, hi) if hi > lo else (0.0, 255.0)
+
+
+def image_state_codes(ds: EpisodeDataset, steps: np.ndarray | None = None,
+                      coding: ImageCoding = DEFAULT_IMAGE_CODING) -> np.ndarray:
+    """Image-mode codes of the observations of transitions ``steps`` (default: all N):
+    ``(len(steps), C * g * g)`` uint8 in ``0..levels - 1`` (see the module docstring),
+    computed chunk by chunk from the uint8 frames.
+
+    Raises:
+        DiagnosticsError: the observations are not images.
+    """
+    if not ds.is_image:
+        raise DiagnosticsError(f"image_state_codes needs image observations; '{ds.name}' has "
+                               f"{ds.observation_shape}")
+    steps = np.arange(ds.n_transitions) if steps is None else np.asarray(steps, np.int64)
+    lo, hi = _value_range(ds)
+    C, H, W = ds.observation_shape
+    d = C * len(I.block_edges(H, coding.grid)[1:]) * len(I.block_edges(W, coding.grid)[1:])
+    out = np.empty((len(steps), d), np.uint8)
+    for sl in I.row_chunks(len(steps), I.chunk_rows(ds.observation_shape, itemsize=8)):
+        x = ds.observations_at(steps[sl])
+        out[sl] = I.block_codes(x, coding.grid, coding.levels, lo, hi)
+    return out
+
+
+def _image_counts(ds: EpisodeDataset, limits: Limits | None, bins: int, coding: ImageCoding,
+                  own_limits: bool) -> CoverageCounts:
+    """Counts of ``ds`` in image mode: frame codes packed into words, actions as in binned
+    mode (continuous ones binned with ``limits``' action limits)."""
+    N = ds.n_transitions
+    lo, hi = _value_range(ds)
+    C, H, W = ds.observation_shape
+    d = C * len(I.block_edges(H, coding.grid)[1:]) * len(I.block_edges(W, coding.grid)[1:])
+    radices = [coding.levels] * d
+    groups = K.plan_words(radices)
+    Ws = len(groups)
+    if ds.is_discrete:
+        a_binner, Wa = None, 1
+    else:
+        assert limits is not None and limits.act_low is not None and limits.act_high is not None
+        a = ds.actions.reshape(N, -1)
+        a_binner = K.Binner(K.BinSpec(limits.act_low, limits.act_high, bins), a.dtype)
+        Wa = len(a_binner.word_radices)
+    words = np.empty((N, Ws + Wa), dtype=np.uint64)
+
+    def states() -> None:
+        for sl in I.row_chunks(N, I.chunk_rows(ds.observation_shape, itemsize=8)):
+            x = ds.observations_at(np.arange(sl.start, sl.stop))
+            K.pack_words(I.block_codes(x, coding.grid, coding.levels, lo, hi), radices, groups,
+                         out=words[sl, :Ws])
+
+    def actions() -> tuple[int | None, int, int]:
+        if a_binner is None:
+            acts = ds.actions
+            n_act = int(max(ds.action_space.n or 0, int(acts.max()) + 1))
+            words[:, Ws] = acts
+            return n_act, int(np.count_nonzero(np.bincount(acts, minlength=n_act))), 0
+        assert limits is not None and limits.act_low is not None and limits.act_high is not None
+        outside = np.zeros(N, dtype=bool)
+        for s in range(0, N, K.CHUNK_ROWS):
+            x = a[s:s + K.CHUNK_ROWS]
+            a_binner.words(x, words[s:s + K.CHUNK_ROWS, Ws:])
+            rows = None if own_limits else _outside_rows(x, limits.act_low, limits.act_high)
+            if rows is not None:
+                outside[s:s + len(rows)] |= rows
+        radix = a_binner.word_radices[0] if Wa == 1 else None
+        return radix, K.unique_count(words[:, Ws:], radix), int(outside.sum())
+
+    _, (a_radix, u_a, outside) = _run_parallel(states, actions)
+    u_s, u_sa = K.count_states_pairs(words, Ws, a_radix)
+    return CoverageCounts(N, u_sa, u_s, u_a, outside, "image",
+                          None if ds.is_discrete else bins, limits, coding)
+
+
 def coverage_counts(ds: EpisodeDataset, limits: Limits | None = None, bins: int = 100,
-                    mode: Mode = "auto") -> CoverageCounts:
+                    mode: Mode = "auto",
+                    image: ImageCoding = DEFAULT_IMAGE_CODING) -> CoverageCounts:
     """Exact distinct (state, action) pairs, states and actions of ``ds``.
 
     Args:
@@ -354,12 +508,15 @@ def coverage_counts(ds: EpisodeDataset, limits: Limits | None = None, bins: int 
         limits: binning limits (normally the reference's, see :func:`reference_counts`);
             ``None`` uses ``ds``'s own limits.  Ignored in exact mode.
         bins: number of edges of ``np.linspace(min, max, bins)`` per axis (>= 2).
-        mode: ``"binned"``, ``"exact"`` (raw values, no bins) or ``"auto"`` (exact when the
-            observation and action spaces are both discrete).
+        mode: ``"binned"``, ``"exact"`` (raw values, no bins), ``"image"`` (frames as block
+            codes) or ``"auto"`` (image for image observations, exact when the observation
+            and action spaces are both discrete, else binned).
+        image: the frame discretisation of image mode.
 
     Returns:
         :class:`CoverageCounts`.  Time O(N log N) (one argsort of N 64-bit keys dominates),
-        extra memory about 60 bytes per transition.
+        extra memory about 60 bytes per transition (image mode: 8 bytes per packed word of
+        codes, e.g. 64 for 4×8×8 codes of 4 levels).
 
     Raises:
         DiagnosticsError: not a dataset, empty, ``bins < 2``, unknown ``mode``, or limits
@@ -367,8 +524,14 @@ def coverage_counts(ds: EpisodeDataset, limits: Limits | None = None, bins: int 
     """
     _check_dataset(ds, "dataset")
     bins = check_bins(bins)
-    if resolve_mode(ds, mode) == "exact":
+    resolved = resolve_mode(ds, mode)
+    if resolved == "exact":
         return _exact_counts(ds)
+    if resolved == "image":
+        own_img = limits is None
+        if limits is None and not ds.is_discrete:
+            limits = Limits.of(ds)
+        return _image_counts(ds, limits, bins, image, own_img)
     own = limits is None
     if limits is None:
         limits = Limits.of(ds)
@@ -386,7 +549,8 @@ _REF_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def reference_counts(reference: EpisodeDataset, bins: int = 100, mode: Mode = "auto",
-                     limits: Limits | None = None) -> CoverageCounts:
+                     limits: Limits | None = None,
+                     image: ImageCoding = DEFAULT_IMAGE_CODING) -> CoverageCounts:
     """The reference's own counts, binned with its own limits (``.limits``); cached.
 
     The result is cached per reference object (weakly), so comparing many datasets with
@@ -400,11 +564,14 @@ def reference_counts(reference: EpisodeDataset, bins: int = 100, mode: Mode = "a
     _check_dataset(reference, "reference")
     bins = check_bins(bins)
     resolved = resolve_mode(reference, mode)
-    key = (bins, resolved)
+    key = (bins, resolved, image if resolved == "image" else None)
     cache = _REF_CACHE.setdefault(reference, {})
     if key not in cache:
         if resolved == "exact":
             cache[key] = _exact_counts(reference)
+        elif resolved == "image":
+            lim = None if reference.is_discrete else (limits or _reference_limits(reference))
+            cache[key] = _image_counts(reference, lim, bins, image, own_limits=True)
         else:
             limits = limits or _reference_limits(reference)
             cache[key] = _binned_counts(reference, limits, bins, own_limits=True)
@@ -424,7 +591,8 @@ def _reference_limits(reference: EpisodeDataset) -> Limits:
 
 
 def counts_with_reference(ds: EpisodeDataset, reference: EpisodeDataset, bins: int = 100,
-                          mode: Mode = "auto") -> tuple[CoverageCounts, CoverageCounts]:
+                          mode: Mode = "auto", image: ImageCoding = DEFAULT_IMAGE_CODING
+                          ) -> tuple[CoverageCounts, CoverageCounts]:
     """``(counts of ds, counts of reference)``, both binned with the reference's limits.
 
     The reference's counts are cached (see :func:`reference_counts`); when they are not
@@ -441,20 +609,23 @@ def counts_with_reference(ds: EpisodeDataset, reference: EpisodeDataset, bins: i
                                "reference (their observation spaces differ in kind); pass "
                                "mode='binned' or mode='exact'")
     if ds is reference:
-        ref = reference_counts(reference, bins, m)
+        ref = reference_counts(reference, bins, m, image=image)
         return ref, ref
-    cached = _REF_CACHE.get(reference, {}).get((bins, m))
+    cached = _REF_CACHE.get(reference, {}).get((bins, m, image if m == "image" else None))
     if cached is not None or m == "exact":
         ref = cached or reference_counts(reference, bins, m)
-        return coverage_counts(ds, ref.limits, bins, m), ref
+        return coverage_counts(ds, ref.limits, bins, m, image), ref
+    if m == "image" and reference.is_discrete:  # codes need no limits: count one by one
+        ref = reference_counts(reference, bins, m, image=image)
+        return coverage_counts(ds, None, bins, m, image), ref
     limits = _reference_limits(reference)
-    own, ref = _run_parallel(lambda: coverage_counts(ds, limits, bins, m),
-                             lambda: reference_counts(reference, bins, m, limits))
+    own, ref = _run_parallel(lambda: coverage_counts(ds, limits, bins, m, image),
+                             lambda: reference_counts(reference, bins, m, limits, image))
     return own, ref
 
 
 def saco(ds: EpisodeDataset, reference: EpisodeDataset, bins: int = 100,
-         mode: Mode = "auto") -> float:
+         mode: Mode = "auto", image: ImageCoding = DEFAULT_IMAGE_CODING) -> float:
     """State-action coverage SACo = u(D) / u(D_ref) (Schweighofer et al.).
 
     ``u`` is the exact number of distinct (state, action) pairs after discretising every
@@ -469,17 +640,20 @@ def saco(ds: EpisodeDataset, reference: EpisodeDataset, bins: int = 100,
         reference: the reference dataset (the paper uses the replay dataset of the same
             environment); same observation and action shapes.
         bins: number of edges per axis, >= 2 (the paper uses 100).
-        mode: ``"auto"`` | ``"binned"`` | ``"exact"``, see :func:`coverage_counts`.
+        mode: ``"auto"`` | ``"binned"`` | ``"exact"`` | ``"image"``, see
+            :func:`coverage_counts` (image observations: ``"image"``, frames as quantised
+            block means, see the module docstring).
+        image: the frame discretisation of image mode.
 
     Raises:
         DiagnosticsError: see the module docstring.
     """
-    own, ref = counts_with_reference(ds, reference, bins, mode)
+    own, ref = counts_with_reference(ds, reference, bins, mode, image)
     return own.unique_pairs / ref.unique_pairs
 
 
 def lsaco(ds: EpisodeDataset, reference: EpisodeDataset, bins: int = 100,
-          mode: Mode = "auto") -> float:
+          mode: Mode = "auto", image: ImageCoding = DEFAULT_IMAGE_CODING) -> float:
     """Log state-action coverage lSACo = log u(D) / log u(D_ref).
 
     Same counts as :func:`saco`; ``nan`` when the reference has a single distinct pair
@@ -488,7 +662,7 @@ def lsaco(ds: EpisodeDataset, reference: EpisodeDataset, bins: int = 100,
     Raises:
         DiagnosticsError: see the module docstring.
     """
-    own, ref = counts_with_reference(ds, reference, bins, mode)
+    own, ref = counts_with_reference(ds, reference, bins, mode, image)
     return log_ratio(own.unique_pairs, ref.unique_pairs)
 
 

@@ -10,7 +10,8 @@
   ``H(π(·|s)) / log(n_actions)`` (0: deterministic behaviour, 1: uniform random).  For
   continuous actions there is no normalisation: a Gaussian BC policy with state-dependent
   standard deviation is fitted and the mean differential entropy per action dimension is
-  reported in nats (lower is more deterministic; it can be negative).
+  reported in nats (lower is more deterministic; it can be negative).  Image observations
+  enter the model as block means of their channels (see :mod:`workbench.ope.behavior`).
 """
 
 from __future__ import annotations
@@ -84,7 +85,10 @@ def behavior_entropy(ds: EpisodeDataset, *, epochs: int = 5, batch_size: int = 2
     N = ds.n_transitions
     idx = np.sort(rng.choice(N, size=min(N, max_samples), replace=False))
     rows = idx + ds.episode_index[idx]
-    obs = ds.observations.reshape(len(ds.observations), -1)[rows]
+    # vectors flattened; image frames kept uint8 (the model featurises them, see
+    # workbench.ope.behavior: no float copy of the frames)
+    obs = (ds.observations.take(rows, axis=0) if ds.is_image
+           else ds.observations.reshape(len(ds.observations), -1)[rows])
     n_actions = int(ds.action_space.n or 0) if ds.is_discrete else 0
     if ds.is_discrete and n_actions < 2:
         return float("nan"), "normalised"

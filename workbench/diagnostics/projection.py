@@ -7,7 +7,10 @@ The Diagnostics page's state-coverage view draws these; a notebook gets the same
 
 * :func:`sample_indices` — sorted indices of a seeded sample without replacement.
 * :func:`state_sample` — the dataset's observations (final ones included), flattened to
-  ``(n, obs_dim)`` float64, at most ``max_samples`` of them.
+  ``(n, obs_dim)`` float64, at most ``max_samples`` of them; image observations as the
+  means of each channel over 8×8 blocks (``(n, C * 64)``, pixel units), at most
+  :data:`MAX_IMAGE_SAMPLES` frames, so a projection of Atari frames never makes a float copy
+  of the dataset.
 * :func:`principal_components` — projection of rows onto their first ``k`` principal
   components (SVD of the centred rows) with the fraction of the variance each explains.
 """
@@ -19,7 +22,13 @@ import numpy as np
 from ..data.dataset import EpisodeDataset
 from ..errors import DiagnosticsError
 
-__all__ = ["sample_indices", "state_sample", "principal_components"]
+__all__ = ["sample_indices", "state_sample", "principal_components", "MAX_IMAGE_SAMPLES",
+           "IMAGE_GRID"]
+
+#: Image observations: at most this many frames are sampled, ...
+MAX_IMAGE_SAMPLES = 5_000
+#: ... each described by its channels' means over ``IMAGE_GRID × IMAGE_GRID`` blocks.
+IMAGE_GRID = 8
 
 
 def sample_indices(n: int, k: int, seed: int = 0) -> np.ndarray:
@@ -39,10 +48,19 @@ def state_sample(ds: EpisodeDataset, max_samples: int = 50_000, seed: int = 0) -
     included), flattened: ``(n, prod(observation_shape))`` float64, in dataset order.
 
     The sample is :func:`sample_indices` with ``seed``: the same call gives the same states.
+    Image observations: at most ``min(max_samples, MAX_IMAGE_SAMPLES)`` frames, each as
+    ``(C * 8 * 8,)`` block means (:func:`workbench.data.images.block_means`).
     """
-    obs = np.asarray(ds.observations, dtype=float)
-    obs = obs.reshape(len(obs), -1)
-    return obs[sample_indices(len(obs), max_samples, seed)]
+    n = len(ds.observations)
+    if ds.is_image:
+        from ..data.images import block_means, chunk_rows, row_chunks
+
+        idx = sample_indices(n, min(int(max_samples), MAX_IMAGE_SAMPLES), seed)
+        parts = [block_means(ds.observations.take(idx[sl], axis=0), IMAGE_GRID)
+                 for sl in row_chunks(len(idx), chunk_rows(ds.observation_shape, itemsize=8))]
+        return np.concatenate(parts).astype(np.float64)
+    idx = sample_indices(n, max_samples, seed)
+    return np.asarray(ds.observations[idx], dtype=float).reshape(len(idx), -1)
 
 
 def principal_components(x: np.ndarray, k: int = 2) -> tuple[np.ndarray, np.ndarray]:

@@ -95,9 +95,16 @@ class DiagnosticsReport:
             head.append(("TQ references (random / expert)",
                          f"{_fmt(m.get('random_return'))} / {_fmt(m.get('expert_return'))} "
                          f"({m.get('tq_source')})"))
-        binning = (f"{m.get('bins')} bins per axis, limits from "
-                   + ("the reference" if ref else "the dataset itself")
-                   if m.get("coverage_mode") == "binned" else "exact (raw values, no bins)")
+        mode = m.get("coverage_mode")
+        if mode == "binned":
+            binning = (f"{m.get('bins')} bins per axis, limits from "
+                       + ("the reference" if ref else "the dataset itself"))
+        elif mode == "image":
+            binning = (f"image: each channel's {m.get('image_grid')}x{m.get('image_grid')} block "
+                       f"means in {m.get('image_levels')} levels of the pixel range"
+                       + (f"; actions in {m.get('bins')} bins" if m.get("bins") else ""))
+        else:
+            binning = "exact (raw values, no bins)"
         coverage = [
             ("mode", binning),
             ("unique (state, action) pairs",
@@ -269,9 +276,10 @@ def diagnose(ds: EpisodeDataset | str, reference: EpisodeDataset | str | bool | 
     * **SACo** = u(D) / u(D_ref), **lSACo** = log u(D) / log u(D_ref): ``u`` is the exact
       number of distinct (state, action) pairs after ``np.digitize`` of every axis against
       ``np.linspace(min, max, bins)`` with the reference's per-axis limits (exact raw
-      values for discrete observations and actions); see :func:`~workbench.diagnostics.saco`.
-      Pairs outside the reference limits fall into the edge bins and are counted in
-      ``outside_pairs``.
+      values for discrete observations and actions; image observations are discretised as
+      quantised block means of each channel, see :mod:`workbench.diagnostics.coverage`); see
+      :func:`~workbench.diagnostics.saco`.  Pairs outside the reference limits fall into
+      the edge bins and are counted in ``outside_pairs``.
 
     Args:
         ds: the dataset (or a path / catalog name).
@@ -283,8 +291,8 @@ def diagnose(ds: EpisodeDataset | str, reference: EpisodeDataset | str | bool | 
             missing, taken from ``ds.metadata`` (catalog datasets carry them) or the catalog
             family; otherwise TQ is ``None`` with a note.
         bins: edges per axis (>= 2; the paper uses 100).
-        mode: ``"auto"`` (exact for discrete observations and actions), ``"binned"`` or
-            ``"exact"``.
+        mode: ``"auto"`` (image mode for image observations, exact for discrete observations
+            and actions, else binned), ``"binned"``, ``"exact"`` or ``"image"``.
         behavior_entropy: also fit a behaviour-cloning model and report its mean normalised
             entropy (a few seconds; off by default).
         name: display name (default: the dataset's name).
@@ -359,8 +367,13 @@ def diagnose(ds: EpisodeDataset | str, reference: EpisodeDataset | str | bool | 
              ref_unique_states=rc.unique_states if rc else None,
              ref_unique_actions=rc.unique_actions if rc else None,
              outside_pairs=own.outside, outside_fraction=own.outside / own.pairs,
-             bins=bins if own.mode == "binned" else None, coverage_mode=own.mode,
+             bins=own.bins, coverage_mode=own.mode,
              reference=ref_label)
+    if own.image is not None:
+        m.update(image_grid=own.image.grid, image_levels=own.image.levels)
+        notes.append(f"image observations: states are frames discretised as each channel's "
+                     f"{own.image.grid}x{own.image.grid} block means in {own.image.levels} "
+                     "levels (workbench.diagnostics.coverage, image mode)")
     if own.outside:
         notes.append(f"{own.outside} of {own.pairs} pairs ({own.outside / own.pairs:.1%}) have a "
                      "coordinate outside the reference limits; they are counted in the edge "

@@ -19,6 +19,14 @@ fold's probabilities come from a model fitted on the other folds, so no episode 
 scores the model (in-sample probabilities are over-confident, which biases weights).
 Estimated discrete probabilities are floored at ``min_prob`` (default 1e-3), which bounds every
 per-step ratio by ``1 / min_prob``.
+
+**Image observations**: the same MLP, on each frame's channel means over 16×16 blocks
+(:data:`IMAGE_FEATURE_GRID`; :func:`workbench.data.images.block_means`, pixel units, then
+standardised): 1,024 inputs for 4×84×84 Atari stacks, MinAtar's 10×10 layers at full
+resolution.  Chosen over a small CNN because it is one model for vectors and pixels, cheap to
+fit on CPU inside OPE (a CNN per fold would cost minutes), and features are computed from the
+uint8 frames in chunks: only the training sample (``max_samples`` rows) is ever held as
+floats, and scoring gathers frames chunk by chunk (no float copy of all observations).
 """
 
 from __future__ import annotations
@@ -31,9 +39,29 @@ import numpy as np
 
 from ..data.dataset import EpisodeDataset
 from ..errors import ConfigError, OPEError
+from ._chunks import map_transitions
 
 __all__ = ["behavior_log_prob", "fit_behavior_model", "BehaviorModel", "LOGGED_BEHAVIOR_KEYS",
-           "logged_behavior_log_prob", "BehaviorEstimatedWarning"]
+           "logged_behavior_log_prob", "BehaviorEstimatedWarning", "behavior_features",
+           "IMAGE_FEATURE_GRID"]
+
+#: Image observations enter the behaviour model as their channels' means over this many
+#: blocks per side.
+IMAGE_FEATURE_GRID = 16
+
+
+def behavior_features(obs: np.ndarray) -> np.ndarray:
+    """What the behaviour model sees of observations: vectors flattened to (B, d) float64;
+    image frames (B, C, H, W) as their channels' block means (B, C * g * g) float64 over
+    ``IMAGE_FEATURE_GRID`` blocks per side, computed chunk by chunk."""
+    obs = np.asarray(obs)
+    if obs.ndim != 4:
+        return np.asarray(obs, np.float64).reshape(len(obs), -1)
+    from ..data.images import block_means, chunk_rows, row_chunks
+
+    parts = [block_means(obs[sl], IMAGE_FEATURE_GRID)
+             for sl in row_chunks(len(obs), chunk_rows(obs.shape[1:], itemsize=8))]
+    return (np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)).astype(np.float64)
 
 #: Where datasets keep the behaviour policy's probability of each logged action, searched in
 #: this order among a dataset's per-step extras (readers keep ``infos/<name>`` of D4RL/npz
@@ -112,15 +140,18 @@ class BehaviorModel:
         self.min_prob = min_prob
 
     def _outputs(self, obs: np.ndarray) -> np.ndarray:
-        """(B, out) network outputs (float64) for raw observations."""
+        """(B, out) network outputs (float64) for raw observations (vectors, or image frames:
+        featurised chunk by chunk, :func:`behavior_features`)."""
         import torch
 
-        x = torch.as_tensor(((np.asarray(obs, np.float64).reshape(len(obs), -1) - self.obs_mean)
-                             / self.obs_std).astype(np.float32))
+        obs = np.asarray(obs)
+        step = 65536 if obs.ndim != 4 else 4096
         out = []
         with torch.no_grad():
-            for i in range(0, len(x), 65536):
-                out.append(self.net(x[i:i + 65536]).numpy().astype(np.float64))
+            for i in range(0, len(obs), step):
+                f = behavior_features(obs[i:i + step])
+                x = torch.as_tensor(((f - self.obs_mean) / self.obs_std).astype(np.float32))
+                out.append(self.net(x).numpy().astype(np.float64))
         return np.concatenate(out) if out else np.zeros((0, 1))
 
     def entropy(self, obs: np.ndarray) -> np.ndarray:
@@ -161,10 +192,19 @@ def fit_behavior_model(obs: np.ndarray, actions: np.ndarray, *, discrete: bool,
                        n_actions: int | None = None, epochs: int = 10, batch_size: int = 256,
                        max_samples: int = 50_000, hidden: int = 64, lr: float = 1e-3,
                        min_prob: float = 1e-3, seed: int = 0) -> BehaviorModel:
-    """Fit a behaviour-cloning model on (obs (M, obs_dim), actions) by maximum likelihood.
+    """Fit a behaviour-cloning model on (obs, actions) by maximum likelihood.
 
-    Trains on CPU with torch (one thread), on at most ``max_samples`` rows drawn with ``seed``;
-    the global torch RNG state is saved and restored.
+    Args:
+        obs: (M, obs_dim) vectors, or (M, C, H, W) uint8 image frames (the model then sees
+            :func:`behavior_features`, see the module docstring).
+        actions: (M,) int (discrete) or (M, act_dim) float.
+        discrete, n_actions: the action space.
+        epochs, batch_size, hidden, lr: the MLP and its Adam training.
+        max_samples: train on at most this many rows, drawn with ``seed``.
+        min_prob: floor on the model's discrete probabilities.
+        seed: seeds the sample, initialisation and batches.
+
+    Trains on CPU with torch (one thread); the global torch RNG state is saved and restored.
     """
     import torch
     from torch import nn
@@ -172,10 +212,11 @@ def fit_behavior_model(obs: np.ndarray, actions: np.ndarray, *, discrete: bool,
     from ..data.collect import torch_threads
 
     rng = np.random.default_rng(seed)
-    obs = np.asarray(obs, np.float64).reshape(len(obs), -1)
+    obs = np.asarray(obs)
     if len(obs) > max_samples:
         idx = rng.choice(len(obs), max_samples, replace=False)
         obs, actions = obs[idx], np.asarray(actions)[idx]
+    obs = behavior_features(obs)
     om, os_ = obs.mean(0), obs.std(0)
     os_ = np.where(os_ > 1e-8, os_, 1.0)
     X = torch.as_tensor(((obs - om) / os_).astype(np.float32))
@@ -224,11 +265,29 @@ def _cross_fit(ds: EpisodeDataset, n_folds: int, seed: int, **kw: Any) -> np.nda
     if E < n_folds:
         raise OPEError(f"cannot cross-fit a behaviour model with {n_folds} folds on "
                        f"{E} episodes. Fix: lower n_folds or log behaviour probabilities")
-    tr = ds.transitions()
-    obs, acts = tr["observations"], tr["actions"]
     fold_of_ep = np.random.default_rng(seed).permutation(E) % n_folds
     fold = fold_of_ep[ds.episode_index]
     out = np.empty(ds.n_transitions)
+    if ds.is_image:  # gather frames by row: the training sample, then the scored chunks
+        from ..data.images import chunk_rows, row_chunks
+
+        acts = ds.actions
+        cap = int(kw.pop("max_samples", 50_000))
+        for k in range(n_folds):
+            train = np.flatnonzero(fold != k)
+            if len(train) > cap:  # sample the rows before gathering their frames
+                train = np.sort(np.random.default_rng([seed, k]).choice(train, cap,
+                                                                         replace=False))
+            model = fit_behavior_model(ds.observations_at(train), acts[train],
+                                       discrete=ds.is_discrete, n_actions=ds.action_space.n,
+                                       seed=seed + k, max_samples=cap, **kw)
+            test = np.flatnonzero(fold == k)
+            for sl in row_chunks(len(test), chunk_rows(ds.observation_shape, itemsize=8)):
+                rows = test[sl]
+                out[rows] = model.log_prob(ds.observations_at(rows), acts[rows])
+        return out
+    tr = ds.transitions()
+    obs, acts = tr["observations"], tr["actions"]
     for k in range(n_folds):
         test = fold == k
         model = fit_behavior_model(obs[~test], acts[~test], discrete=ds.is_discrete,
@@ -292,10 +351,9 @@ def behavior_log_prob(ds: EpisodeDataset, behavior: Any = None, *, n_folds: int 
         return _validate(lp, N, "the behaviour-cloning model"), f"bc(cross-fitted, {n_folds} folds)"
     if isinstance(behavior, np.ndarray) or isinstance(behavior, (list, tuple)):
         return _validate(np.asarray(behavior, np.float64), N, "behavior"), "given"
-    tr = ds.transitions()
-    obs, acts = tr["observations"], tr["actions"]
+    acts = ds.actions
     if hasattr(behavior, "action_probs") and ds.is_discrete:
-        p = np.asarray(behavior.action_probs(obs), np.float64)
+        p = map_transitions(ds, lambda o, _a: behavior.action_probs(o))
         if p.shape != (N, int(ds.action_space.n or 0)):
             raise OPEError(f"behavior.action_probs returned shape {p.shape}, expected "
                            f"({N}, {ds.action_space.n})")
@@ -303,7 +361,7 @@ def behavior_log_prob(ds: EpisodeDataset, behavior: Any = None, *, n_folds: int 
             lp = np.log(p[np.arange(N), acts])
         return _validate(lp, N, "behavior.action_probs"), "given"
     if hasattr(behavior, "log_prob"):
-        return _validate(np.asarray(behavior.log_prob(obs, acts), np.float64).reshape(-1), N,
+        return _validate(map_transitions(ds, behavior.log_prob).reshape(-1), N,
                          "behavior.log_prob"), "given"
     raise ConfigError(f"behavior of type {type(behavior).__name__} is not understood; pass None, "
                       "'logged', 'bc', an (N,) array of log-probabilities or a policy object")

@@ -12,6 +12,7 @@ import pandas as pd
 
 from ..data.dataset import EpisodeDataset
 from ..errors import ConfigError
+from ._chunks import map_transitions
 from .behavior import behavior_log_prob
 from .estimators import (
     IS_ESTIMATORS,
@@ -196,7 +197,6 @@ def _evaluate(ds: EpisodeDataset, policies: Any, st: OPESettings,
 
     need_w = any(n in IS_ESTIMATORS for n in names)
     need_q = any(n in MODEL_ESTIMATORS for n in names)
-    tr = ds.transitions()
     logb, bsource = (behavior_log_prob(ds, st.behavior, n_folds=st.n_folds, seed=seed)
                      if need_w else (None, "not needed"))
     starts = ds.offsets[:-1]
@@ -208,7 +208,7 @@ def _evaluate(ds: EpisodeDataset, policies: Any, st: OPESettings,
     for pname, pol in eval_pols.items():
         log_ratio = None
         if need_w:
-            log_ratio = pol.log_prob(tr["observations"], tr["actions"]) - logb
+            log_ratio = map_transitions(ds, pol.log_prob) - logb  # (images: by chunks)
         q_taken = v = None
         q_out = False
         refit_ci = (math.nan, math.nan)

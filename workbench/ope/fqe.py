@@ -26,6 +26,13 @@ Two deliberate differences from calling ``d3rlpy.ope.FQE(algo=...).fit(...)`` di
   observation scaler is applied (FQE's impl would feed the algorithm FQE-scaled observations).
 * Mini-batches are drawn from the flat transition arrays with our own ``np.random.Generator``
   (reproducible, no global RNG, exact terminal/truncation flags) and passed to ``FQE.update``.
+
+**Image observations**: the Q-network gets a pixel encoder (d3rlpy's Nature-DQN network for
+frames of at least 36×36, the small MinAtar network of
+:data:`workbench.data.images.SMALL_PIXEL_ENCODER` otherwise; ``hidden_units`` does not apply)
+and ``PixelObservationScaler``; each mini-batch gathers its frames by row from the uint8
+observations and casts only the batch to float32, and values are computed chunk by chunk
+(never a float copy of all observations).
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ import numpy as np
 
 from ..data.dataset import EpisodeDataset
 from ..errors import ConfigError, OPEError
+from ._chunks import as_policy_input, map_transitions
 from .policy import EvaluationPolicy
 
 __all__ = ["FQEModel", "fit_fqe", "QFunctionModel"]
@@ -55,8 +63,9 @@ class _ShimImpl:
     def predict_best_action(self, x: Any) -> Any:
         import torch
 
-        if self.scaler is not None:
-            x = self.scaler.reverse_transform(x)
+        if self.scaler is not None:  # FQE's PixelObservationScaler: back to uint8 frames
+            # (rounded: d3rlpy's reverse_transform truncates 254.99998 to 254)
+            x = (x * 255.0).round().clamp(0, 255).to(torch.uint8)
         obs = x.detach().cpu().numpy()
         a = self.policy.sample(obs, self.rng)
         dtype = torch.int64 if self.policy.discrete else torch.float32
@@ -83,12 +92,13 @@ class FQEModel:
     losses: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def q(self, obs: np.ndarray, actions: np.ndarray) -> np.ndarray:
-        """(B,) ``Qhat(s, a)``."""
-        obs = np.asarray(obs, np.float32)
+        """(B,) ``Qhat(s, a)`` (uint8 frames are passed as they are, in small chunks)."""
+        obs = as_policy_input(obs)
         acts = np.asarray(actions)
         acts = acts.astype(np.int64) if self.policy.discrete else acts.astype(np.float32)
-        out = [self.fqe.predict_value(obs[i:i + 8192], acts[i:i + 8192])
-               for i in range(0, len(obs), 8192)]
+        c = self.policy._chunk
+        out = [self.fqe.predict_value(obs[i:i + c], acts[i:i + c])
+               for i in range(0, len(obs), c)]
         return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
 
     def q_all(self, obs: np.ndarray) -> np.ndarray:
@@ -111,7 +121,7 @@ class QFunctionModel:
         self.fn, self.policy = fn, policy
 
     def q_all(self, obs: np.ndarray) -> np.ndarray:
-        q = np.asarray(self.fn(np.asarray(obs, np.float32)), np.float64)
+        q = np.asarray(self.fn(as_policy_input(obs)), np.float64)
         if q.shape != (len(obs), self.policy.n_actions):
             raise OPEError(f"q_function for {self.policy.name!r} returned shape {q.shape}, "
                            f"expected ({len(obs)}, {self.policy.n_actions})")
@@ -120,7 +130,7 @@ class QFunctionModel:
     def q(self, obs: np.ndarray, actions: np.ndarray) -> np.ndarray:
         if self.policy.discrete:
             return self.q_all(obs)[np.arange(len(obs)), np.asarray(actions, np.int64)]
-        q = np.asarray(self.fn(np.asarray(obs, np.float32), np.asarray(actions, np.float32)),
+        q = np.asarray(self.fn(as_policy_input(obs), np.asarray(actions, np.float32)),
                        np.float64).reshape(-1)
         if q.shape != (len(obs),):
             raise OPEError(f"q_function for {self.policy.name!r} returned shape {q.shape}, "
@@ -142,16 +152,19 @@ def _value(model: Any, obs: np.ndarray) -> np.ndarray:
 
 
 def q_and_v(model: Any, ds: EpisodeDataset) -> tuple[np.ndarray, np.ndarray]:
-    """``(Qhat(s_t, a_t), Vhat(s_t))`` for every transition, (N,) each."""
-    tr = ds.transitions()
-    obs, acts = tr["observations"], tr["actions"]
+    """``(Qhat(s_t, a_t), Vhat(s_t))`` for every transition, (N,) each (image frames chunk by
+    chunk)."""
     pol = model.policy
-    if pol.discrete:
-        qa = model.q_all(obs)
-        q = qa[np.arange(len(obs)), np.asarray(acts, np.int64)]
-        v = (pol.action_probs(obs) * qa).sum(1)
-        return q, v
-    return model.q(obs, acts), model.value(obs)
+
+    def both(obs: np.ndarray, acts: np.ndarray) -> np.ndarray:
+        if pol.discrete:
+            qa = model.q_all(obs)
+            q = qa[np.arange(len(obs)), np.asarray(acts, np.int64)]
+            return np.stack([q, (pol.action_probs(obs) * qa).sum(1)], 1)
+        return np.stack([model.q(obs, acts), model.value(obs)], 1)
+
+    qv = map_transitions(ds, both)
+    return qv[:, 0], qv[:, 1]
 
 
 def fit_fqe(ds: EpisodeDataset, policy: EvaluationPolicy, gamma: float, *, seed: int = 0,
@@ -166,8 +179,8 @@ def fit_fqe(ds: EpisodeDataset, policy: EvaluationPolicy, gamma: float, *, seed:
         seed: seeds network initialisation (torch RNG saved and restored) and mini-batches.
         device: torch device for d3rlpy.
         config: overrides of ``n_steps`` (5000), ``batch_size`` (256), ``learning_rate``
-            (3e-4), ``target_update_interval`` (100), ``hidden_units`` ((128, 128)),
-            ``n_critics`` (1).
+            (3e-4), ``target_update_interval`` (100), ``hidden_units`` ((128, 128); vector
+            observations only: images get a pixel encoder), ``n_critics`` (1).
         progress: show a ``tqdm`` bar.
         episode_counts: (E,) non-negative integers: fit on a resample of episodes, episode
             ``k`` counted ``episode_counts[k]`` times (a bootstrap refit); ``None`` fits on
@@ -185,8 +198,15 @@ def fit_fqe(ds: EpisodeDataset, policy: EvaluationPolicy, gamma: float, *, seed:
 
     # isort: split
     from d3rlpy.dataset import TransitionMiniBatch
-    from d3rlpy.models.encoders import VectorEncoderFactory
+    from d3rlpy.models.encoders import (
+        DefaultEncoderFactory,
+        PixelEncoderFactory,
+        VectorEncoderFactory,
+    )
     from d3rlpy.ope import FQE, DiscreteFQE, FQEConfig
+    from d3rlpy.preprocessing import PixelObservationScaler
+
+    from ..data.images import SMALL_PIXEL_ENCODER, nature_cnn_fits
 
     cfg: dict[str, Any] = dict(_DEFAULTS)
     unknown = set(config or {}) - set(cfg)
@@ -197,35 +217,53 @@ def fit_fqe(ds: EpisodeDataset, policy: EvaluationPolicy, gamma: float, *, seed:
     if n_steps < 1 or bs < 1:
         raise ConfigError("FQE n_steps and batch_size must be >= 1")
     rng = np.random.default_rng(seed)
+    encoder: Any
+    scaler = None
+    if ds.is_image:
+        encoder = (DefaultEncoderFactory() if nature_cnn_fits(ds.observation_shape)
+                   else PixelEncoderFactory(**SMALL_PIXEL_ENCODER))
+        scaler = PixelObservationScaler()
+    else:
+        encoder = VectorEncoderFactory(hidden_units=list(cfg["hidden_units"]))
     fconf = FQEConfig(gamma=float(gamma), learning_rate=float(cfg["learning_rate"]),
                       batch_size=bs, target_update_interval=int(cfg["target_update_interval"]),
-                      n_critics=int(cfg["n_critics"]),
-                      encoder_factory=VectorEncoderFactory(
-                          hidden_units=list(cfg["hidden_units"])))
-    shim = _ShimAlgo(_ShimImpl(policy, rng))
+                      n_critics=int(cfg["n_critics"]), encoder_factory=encoder,
+                      observation_scaler=scaler)
+    # the shim gets the frames FQE has scaled: it undoes the scaling for the policy
+    shim = _ShimAlgo(_ShimImpl(policy, rng, scaler))
     cls = DiscreteFQE if policy.discrete else FQE
-    tr = ds.transitions()
-    obs = tr["observations"].astype(np.float32)
-    nxt = tr["next_observations"].astype(np.float32)
-    acts = (tr["actions"].reshape(-1, 1) if policy.discrete else tr["actions"]).astype(
+    acts = (ds.actions.reshape(-1, 1) if policy.discrete else ds.actions).astype(
         np.float32)  # d3rlpy mini-batches hold float32 actions, discrete ones as (B, 1)
-    rews = tr["rewards"].astype(np.float32).reshape(-1, 1)
-    terms = tr["terminals"].astype(np.float32).reshape(-1, 1)
+    rews = ds.rewards.astype(np.float32).reshape(-1, 1)
+    terms = np.zeros((ds.n_transitions, 1), np.float32)
+    terms[ds.offsets[1:][ds.terminated] - 1] = 1.0
     keep = ds.td_mask  # targets need s': leave out steps whose next observation is unknown
+    steps = np.arange(ds.n_transitions)
     if episode_counts is not None:
         counts = np.asarray(episode_counts, dtype=np.int64)
         if counts.shape != (ds.n_episodes,) or (counts < 0).any():
             raise ConfigError(f"episode_counts must be ({ds.n_episodes},) non-negative "
                               f"integers, got shape {counts.shape}")
-        rows = np.repeat(np.arange(ds.n_transitions), counts[ds.episode_index])
-        rows = rows[keep[rows]]
-        obs, nxt, acts, rews, terms = (x[rows] for x in (obs, nxt, acts, rews, terms))
+        steps = np.repeat(steps, counts[ds.episode_index])
+        steps = steps[keep[steps]]
     elif not keep.all():
-        obs, nxt, acts, rews, terms = (x[keep] for x in (obs, nxt, acts, rews, terms))
-    N = len(obs)
+        steps = steps[keep]
+    N = len(steps)
     if N == 0:
         raise OPEError(f"FQE needs transitions with a next observation; '{ds.name}' has none "
                        "(every episode is one step long and its final observation unknown)")
+    if ds.is_image:  # frames gathered per batch (uint8 -> float32 for the batch only)
+        def frames(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            s = steps[idx]
+            return (ds.observations_at(s).astype(np.float32),
+                    ds.observations_at(s, next=True).astype(np.float32))
+    else:  # vectors: float32 copies once, batches by take
+        obs32 = ds.observations_at(steps).astype(np.float32)
+        nxt32 = ds.observations_at(steps, next=True).astype(np.float32)
+
+        def frames(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return obs32[idx], nxt32[idx]
+    acts, rews, terms = acts[steps], rews[steps], terms[steps]
     state = torch.random.get_rng_state()
     losses = np.empty(n_steps)
     try:
@@ -238,8 +276,9 @@ def fit_fqe(ds: EpisodeDataset, policy: EvaluationPolicy, gamma: float, *, seed:
                                     disable=not progress, leave=False) as bar:
             for step in range(n_steps):
                 idx = rng.integers(0, N, bs)
-                batch = TransitionMiniBatch(observations=obs[idx], actions=acts[idx],
-                                            rewards=rews[idx], next_observations=nxt[idx],
+                o, nx = frames(idx)
+                batch = TransitionMiniBatch(observations=o, actions=acts[idx],
+                                            rewards=rews[idx], next_observations=nx,
                                             next_actions=np.zeros_like(acts[idx]),
                                             terminals=terms[idx], intervals=ones,
                                             transitions=[])

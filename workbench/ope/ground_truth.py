@@ -28,14 +28,23 @@ __all__ = ["rollout_returns", "true_value", "make_env"]
 
 
 def make_env(env: Any) -> Callable[[], Any]:
-    """A factory of environments from a gymnasium id, an env instance (used as the only copy)
-    or a zero-argument callable returning an env."""
+    """A factory of environments from a gymnasium id (made as collection makes it, image
+    preprocessing included: :func:`workbench.data.collect.envs.make_env`), an env instance
+    (used as the only copy) or a zero-argument callable returning an env.
+
+    Raises:
+        ConfigError: an unknown id, or something that is neither id, env nor factory.
+    """
     import gymnasium as gym
 
     if isinstance(env, str):
+        from ..data.collect.envs import make_env as make_collect_env
+        from ..data.collect.envs import register_image_envs
+
+        register_image_envs(env)
         if env not in gym.registry:
             raise ConfigError(f"unknown environment id {env!r}")
-        return lambda: gym.make(env)
+        return lambda: make_collect_env(env)
     if _is_instance(env):
         return lambda: env
     if callable(env):
@@ -104,7 +113,7 @@ def rollout_returns(env: Any, policy: EvaluationPolicy, n_episodes: int = 100, *
         active = quota > 0
         while active.any():
             idx = np.flatnonzero(active)
-            acts = policy.sample(obs[idx].astype(np.float32), rng)
+            acts = policy.sample(obs[idx], rng)  # (uint8 frames stay uint8)
             for j, a in zip(idx, acts):
                 a = int(a) if policy.discrete else np.asarray(a, dtype=np.float32)
                 o, r, term, trunc, _ = envs[j].step(a)

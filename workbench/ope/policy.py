@@ -8,7 +8,8 @@ A policy to evaluate may be
   ``TrainingJob``), a loaded run (``.policy()`` method) or a run id string, resolved through
   ``workbench.training.load_run`` (imported only when a run id is given);
 * a callable mapping observations (B, obs_dim) to actions (B,) int / (B, act_dim) float,
-  treated as a deterministic policy;
+  treated as a deterministic policy (image datasets: uint8 frames (B, C, H, W), in chunks
+  of about 16 MiB as float32);
 * an object with ``action_probs(obs) -> (B, n)`` (a stochastic discrete policy, used exactly)
   or with ``log_prob(obs, actions) -> (B,)`` and ``sample(obs, rng) -> actions`` (a stochastic
   continuous policy, used exactly).
@@ -43,6 +44,7 @@ import numpy as np
 from .._lazy import is_d3rlpy_algo
 from ..data.dataset import EpisodeDataset
 from ..errors import ConfigError, OPEError
+from ._chunks import as_policy_input
 
 __all__ = ["EvaluationPolicy", "make_policy", "resolve_policy", "check_policy_options"]
 
@@ -115,6 +117,9 @@ class EvaluationPolicy:
         self.base = base
         self.discrete = bool(ds.is_discrete)
         self.obs_shape = tuple(ds.observations.shape[1:])
+        from ..data.images import chunk_rows
+
+        self._chunk = chunk_rows(self.obs_shape, max_rows=_CHUNK)  # rows per policy call
         self.algo = base if is_d3rlpy_algo(base) else None
         check_policy_options(epsilon, temperature, bandwidth)
         self.epsilon = float(epsilon)
@@ -174,7 +179,7 @@ class EvaluationPolicy:
 
     def _probe(self, ds: EpisodeDataset) -> None:
         """Call the policy on a few dataset observations and check what comes back."""
-        obs = ds.observations[: min(4, len(ds.observations))].astype(np.float32)
+        obs = as_policy_input(ds.observations[: min(4, len(ds.observations))])
         try:
             if self.kind == "stochastic":
                 p = np.asarray(self.base.action_probs(obs), dtype=np.float64)
@@ -226,12 +231,13 @@ class EvaluationPolicy:
     def _raw_actions(self, obs: np.ndarray) -> np.ndarray:
         """Deterministic/greedy actions of the base policy, batched."""
         fn: Callable = self.algo.predict if self.algo is not None else self.base
-        out = [np.asarray(fn(obs[i:i + _CHUNK])) for i in range(0, len(obs), _CHUNK)]
+        c = self._chunk
+        out = [np.asarray(fn(obs[i:i + c])) for i in range(0, len(obs), c)]
         return np.concatenate(out) if out else np.zeros((0,))
 
     def greedy(self, obs: np.ndarray) -> np.ndarray:
         """(B,) greedy actions (discrete) or (B, act_dim) deterministic actions."""
-        obs = np.asarray(obs, dtype=np.float32)
+        obs = as_policy_input(obs)
         a = self._raw_actions(obs)
         if self.discrete:
             return self._check_disc_actions(a, len(obs))
@@ -239,27 +245,29 @@ class EvaluationPolicy:
 
     def q_values(self, obs: np.ndarray) -> np.ndarray:
         """(B, n) Q-values of a discrete d3rlpy algorithm."""
-        obs = np.asarray(obs, dtype=np.float32)
+        obs = as_policy_input(obs)
         if self.algo is None:
             raise OPEError(f"policy {self.name!r} has no Q-values (not a d3rlpy algorithm)")
         B = len(obs)
         q = np.empty((B, self.n_actions))
         for a in range(self.n_actions):
             acts = np.full(B, a, dtype=np.int64)
-            for i in range(0, B, _CHUNK):
-                q[i:i + _CHUNK, a] = self.algo.predict_value(obs[i:i + _CHUNK], acts[i:i + _CHUNK])
+            c = self._chunk
+            for i in range(0, B, c):
+                q[i:i + c, a] = self.algo.predict_value(obs[i:i + c], acts[i:i + c])
         return q
 
     def action_probs(self, obs: np.ndarray) -> np.ndarray:
         """(B, n) probabilities of every action (discrete policies only)."""
         if not self.discrete:
             raise OPEError(f"policy {self.name!r} is continuous: no action probabilities")
-        obs = np.asarray(obs, dtype=np.float32)
+        obs = as_policy_input(obs)
         B, n = len(obs), self.n_actions
         if self.kind == "stochastic":
-            p = np.concatenate([np.asarray(self.base.action_probs(obs[i:i + _CHUNK]),
+            c = self._chunk
+            p = np.concatenate([np.asarray(self.base.action_probs(obs[i:i + c]),
                                            dtype=np.float64)
-                                for i in range(0, B, _CHUNK)]) if B else np.zeros((0, n))
+                                for i in range(0, B, c)]) if B else np.zeros((0, n))
             if p.shape != (B, n) or np.any(p < 0) or not np.isfinite(p).all():
                 raise OPEError(f"policy {self.name!r}: action_probs must return ({B}, {n}) "
                                "finite non-negative probabilities")
@@ -277,7 +285,7 @@ class EvaluationPolicy:
     def log_prob(self, obs: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """(B,) ``log pi_e(a|s)``; kernel-smoothed log density for deterministic continuous
         policies; ``-inf`` where the probability is zero."""
-        obs = np.asarray(obs, dtype=np.float32)
+        obs = as_policy_input(obs)
         if self.discrete:
             p = self.action_probs(obs)[np.arange(len(obs)), np.asarray(actions, np.int64)]
             with np.errstate(divide="ignore"):
@@ -297,7 +305,7 @@ class EvaluationPolicy:
 
     def sample(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Actions drawn from the evaluated policy (continuous deterministic: ``mu(s)``)."""
-        obs = np.asarray(obs, dtype=np.float32)
+        obs = as_policy_input(obs)
         if self.discrete:
             if self.kind == "epsilon-greedy":
                 g = self.greedy(obs)

@@ -11,7 +11,19 @@ Hyperparameters are the fields of the d3rlpy config dataclass (``batch_size``,
 
 - ``observation_scaler="standard" | "min_max" | "pixel"``, ``action_scaler="min_max"``,
   ``reward_scaler="standard" | "min_max" | "return"``: scaler by name;
-- ``hidden_units=[256, 256]``: a ``VectorEncoderFactory`` for every ``*encoder_factory`` field.
+- ``hidden_units=[256, 256]``: a ``VectorEncoderFactory`` for every ``*encoder_factory`` field;
+- ``*encoder_factory="pixel" | "pixel_small" | "default" | "vector"``: an encoder by name
+  (d3rlpy's Nature-DQN ``PixelEncoderFactory``, the small MinAtar network of
+  :data:`workbench.data.images.SMALL_PIXEL_ENCODER`, ``DefaultEncoderFactory``,
+  ``VectorEncoderFactory``).
+
+**Image datasets** (uint8 observations ``(C, H, W)``): :func:`image_defaults` (called by
+:meth:`workbench.training.TrainSettings.resolve`) sets ``observation_scaler="pixel"`` (x / 255)
+unless the user chose a scaler, and keeps d3rlpy's default encoder (a pixel encoder for 3-D
+shapes, the Nature-DQN network) when frames are at least 36×36, or picks ``"pixel_small"``
+for smaller ones (MinAtar's 10×10, where the Nature network does not fit).  ``hidden_units``
+(a vector encoder) and ``prdc`` (a nearest-neighbour index over raw observations) are refused
+on images.
 
 Validation without d3rlpy: :func:`validate_hyperparameters` (what :func:`workbench.train`
 calls) checks names, types and ranges against a description of every config class
@@ -45,7 +57,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 __all__ = ["AlgorithmSpec", "algorithms", "resolve_algorithm", "build_config",
-           "validate_hyperparameters", "describe_configs", "config_kinds", "ALGORITHMS"]
+           "validate_hyperparameters", "describe_configs", "config_kinds", "ALGORITHMS",
+           "image_defaults"]
 
 
 @dataclass(frozen=True)
@@ -215,6 +228,56 @@ _SCALERS = {
 }
 
 
+#: encoder factories by name, for any ``*encoder_factory`` field
+_ENCODERS = ("default", "vector", "pixel", "pixel_small")
+
+
+def _encoder(name: str) -> Any:
+    from .._d3rlpy import d3rlpy
+    from ..data.images import SMALL_PIXEL_ENCODER
+
+    m = d3rlpy.models
+    return {"default": m.DefaultEncoderFactory, "vector": m.VectorEncoderFactory,
+            "pixel": m.PixelEncoderFactory,
+            "pixel_small": lambda: m.PixelEncoderFactory(**SMALL_PIXEL_ENCODER)}[name]()
+
+
+def image_defaults(spec: AlgorithmSpec, observation_shape: tuple[int, ...],
+                   hyperparameters: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``hyperparameters`` with the defaults of image observations filled in (a new dict;
+    vectors: unchanged).  No d3rlpy import: the values are names :func:`build_config` turns
+    into objects.
+
+    For ``observation_shape`` (C, H, W): ``observation_scaler="pixel"`` unless one was given,
+    and ``"pixel_small"`` for every ``*encoder_factory`` not given when ``H`` or ``W`` is
+    below 36 (d3rlpy's default builds the Nature-DQN pixel encoder otherwise).
+
+    Raises:
+        ConfigError: ``hidden_units`` (a vector encoder) or the ``prdc`` algorithm on images.
+    """
+    hp = dict(hyperparameters or {})
+    if len(observation_shape) != 3:
+        return hp
+    from ..data.images import nature_cnn_fits
+
+    if spec.name == "prdc":
+        raise ConfigError(f"prdc fits a nearest-neighbour index over raw observations; on image "
+                          f"observations {tuple(observation_shape)} that is neither meaningful "
+                          "nor affordable. Pick another algorithm (e.g. td3_plus_bc, iql)")
+    if "hidden_units" in hp:
+        raise ConfigError(f"{spec.name}: hidden_units builds a vector (MLP) encoder, but the "
+                          f"observations are images {tuple(observation_shape)}. Drop "
+                          "hidden_units (a pixel encoder is chosen), or pass "
+                          "encoder_factory='pixel' / 'pixel_small' or a d3rlpy "
+                          "PixelEncoderFactory(filters=..., feature_size=...)")
+    hp.setdefault("observation_scaler", "pixel")
+    if not nature_cnn_fits(tuple(observation_shape)):
+        for f in config_kinds(spec):
+            if f.endswith("encoder_factory"):
+                hp.setdefault(f, "pixel_small")
+    return hp
+
+
 def _kind(default: Any) -> str:
     """The kind of a config field, from its default: ``bool``, ``int``, ``float``, ``str``
     or ``object`` (``None`` defaults, factories, scalers...)."""
@@ -326,6 +389,11 @@ def _coerce(spec: AlgorithmSpec, name: str, value: Any, kind: str) -> Any:
             raise ConfigError(f"{spec.name}: {name}={value!r} is not a known scaler; valid: "
                               f"{sorted(table)} (or pass a d3rlpy scaler object)")
         return value
+    if name.endswith("encoder_factory") and isinstance(value, str):
+        if value not in _ENCODERS:
+            raise ConfigError(f"{spec.name}: {name}={value!r} is not a known encoder; valid: "
+                              f"{list(_ENCODERS)} (or pass a d3rlpy encoder factory)")
+        return value
     if kind == "bool":
         if not isinstance(value, (bool, int)) or (isinstance(value, int) and value not in (0, 1)):
             raise ConfigError(f"{spec.name}: {name} must be a bool, got {value!r}")
@@ -415,6 +483,8 @@ def build_config(spec: AlgorithmSpec, hyperparameters: dict[str, Any] | None = N
     for name, value in list(kwargs.items()):
         if name in _SCALERS and isinstance(value, str):
             kwargs[name] = getattr(d3rlpy.preprocessing, _SCALERS[name][value])()
+        elif name.endswith("encoder_factory") and isinstance(value, str):
+            kwargs[name] = _encoder(value)
     for f in enc:
         kwargs.setdefault(f, d3rlpy.models.VectorEncoderFactory(hidden_units=units))
     try:

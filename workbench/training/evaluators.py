@@ -58,28 +58,42 @@ class HeldOutEvaluator:
         ds: held-out episodes.
         gamma: discount used by the algorithm.
         max_transitions: evaluate on at most this many transitions (a fixed subset drawn
-            with ``seed``), to bound the cost per evaluation.
-        batch_size: rows per ``predict``/``predict_value`` call.
+            with ``seed``), to bound the cost per evaluation; image observations at most
+            ``max_image_transitions``.
+        batch_size: rows per ``predict``/``predict_value`` call (image observations: at
+            most 256).
+        max_image_transitions: the cap for image observations (kept uint8: 2,000 4×84×84
+            frames and their next frames hold 113 MB; each ``predict`` call converts only
+            its batch to float).
     """
 
     def __init__(self, ds: EpisodeDataset, gamma: float, *, max_transitions: int = 20_000,
-                 batch_size: int = 4096, seed: int = 0) -> None:
-        t = ds.transitions()
+                 batch_size: int = 4096, seed: int = 0,
+                 max_image_transitions: int = 2_000) -> None:
         idx = np.flatnonzero(ds.td_mask)  # a TD target needs the next observation
         n = len(idx)
-        if n > max_transitions:
-            idx = idx[np.sort(np.random.default_rng([seed, 0xE7A1]).choice(n, max_transitions,
+        cap = min(max_transitions, max_image_transitions) if ds.is_image else max_transitions
+        if n > cap:
+            idx = idx[np.sort(np.random.default_rng([seed, 0xE7A1]).choice(n, cap,
                                                                            replace=False))]
-        self.obs = t["observations"][idx].astype(np.float32)
-        self.next_obs = t["next_observations"][idx].astype(np.float32)
+        last = ds.offsets[1:] - 1
+        terminals = np.zeros(ds.n_transitions, dtype=bool)
+        terminals[last[ds.terminated]] = True
+        # gathered by row (uint8 frames stay uint8; vectors as float32)
+        dtype = None if ds.is_image else np.float32
+        self.obs = _as(ds.observations_at(idx), dtype)
+        self.next_obs = _as(ds.observations_at(idx, next=True), dtype)
         self.actions = (ds.actions[idx].astype(np.int64) if ds.is_discrete
                         else ds.actions[idx].astype(np.float32))
         self.rewards = ds.rewards[idx].astype(np.float32)
-        self.terminals = t["terminals"][idx].astype(np.float32)
+        self.terminals = terminals[idx].astype(np.float32)
         starts = ds.offsets[:-1] + np.arange(ds.n_episodes)
-        self.initial = ds.observations[starts].astype(np.float32)
+        if ds.is_image and len(starts) > cap:
+            starts = starts[np.sort(np.random.default_rng([seed, 0x1417]).choice(
+                len(starts), cap, replace=False))]
+        self.initial = _as(ds.observations[starts], dtype)
         self.gamma = float(gamma)
-        self.batch_size = int(batch_size)
+        self.batch_size = int(min(batch_size, 256) if ds.is_image else batch_size)
         self.supported = True
 
     def _batched(self, fn: Any, *arrays: np.ndarray) -> np.ndarray:
@@ -125,8 +139,10 @@ class EnvEvaluator:
     """Greedy-policy return in the job's own environment instance.
 
     Args:
-        env: a gymnasium environment id (a fresh instance is made per job) or an
-            environment object (used as is: do not share one object between jobs).
+        env: a gymnasium environment id (a fresh instance is made per job, with the
+            observation preprocessing collection applies: MinAtar and Atari frames as in
+            :func:`workbench.data.collect.envs.make_env`) or an environment object (used as
+            is: do not share one object between jobs).
         n_episodes: episodes per evaluation.
         seed: episode ``k`` is reset with ``seed + k`` (the same start states every time).
         max_steps: hard cap per episode (besides the env's own time limit).
@@ -135,9 +151,9 @@ class EnvEvaluator:
     def __init__(self, env: Any, n_episodes: int = 5, seed: int = 0,
                  max_steps: int = 100_000) -> None:
         if isinstance(env, str):
-            import gymnasium as gym
+            from ..data.collect.envs import make_env
 
-            env = gym.make(env)
+            env = make_env(env)
         self.env = env
         self.n_episodes = int(n_episodes)
         self.seed = int(seed)
@@ -164,6 +180,10 @@ class EnvEvaluator:
             self.env.close()
         except Exception:  # pragma: no cover
             pass
+
+
+def _as(x: np.ndarray, dtype: Any) -> np.ndarray:
+    return x if dtype is None else x.astype(dtype)
 
 
 def _series(metrics: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:

@@ -5,6 +5,14 @@ d3rlpy 2.8.1's ``ReplayBuffer.sample_transition_batch`` draws each index with th
 calls (about 2 ms for 256 transitions).  :class:`FastReplayBuffer` precomputes the
 per-transition arrays once and builds a batch with a handful of ``np.take`` calls.
 
+**Image observations** are never copied: the buffer keeps row indices into the dataset's uint8
+``observations`` (current and next row per transition, 16 bytes) and gathers a batch's frames
+by row, casting only the batch to float32 (as d3rlpy's own pickers and
+``TransitionMiniBatch.from_transitions`` do; ``PixelObservationScaler`` divides by 255
+later).  Vector observations are precomputed as float32 copies (``lazy=False``): at 17-dim
+vectors one ``take`` from a contiguous float32 array beats the gather plus cast
+(``benchmarks/bench_images.py`` measures both).
+
 Semantics (identical to d3rlpy's pickers on ``ds.to_d3rlpy()``, tested bitwise):
 
 Transitions are the dataset's :attr:`~workbench.data.dataset.EpisodeDataset.td_mask` steps:
@@ -82,9 +90,14 @@ class FastReplayBuffer(ReplayBufferBase):
         n_step: steps of the n-step return (1 = plain transitions).
         gamma: discount of the n-step return (only used when ``n_step > 1``).
         need_returns_to_go: also provide per-sample returns-to-go (CalQL).
+        lazy: gather observations per batch from ``ds.observations`` instead of precomputing
+            float32 copies; ``None`` (default): lazy for image observations only.
 
-    Memory: two float32 copies of the observations (``(N, *obs_shape)`` each: current and
-    next) plus the actions twice.
+    Memory: precomputed (vectors): two float32 copies of the observations (``(N, *obs_shape)``
+    each: current and next) plus the per-transition scalars; lazy (images): about 50 bytes per
+    transition in all (row indices, flags, actions twice, rewards, intervals; measured by
+    ``benchmarks/bench_images.py``), against 225,792 for float32 copies of 4×84×84 frames;
+    batches are bitwise the same either way.
 
     Raises:
         TrainingError: ``n_step < 1``, or no step of ``ds`` has a next observation.
@@ -92,7 +105,7 @@ class FastReplayBuffer(ReplayBufferBase):
 
     def __init__(self, ds: EpisodeDataset, *, seed: int | None = None,
                  rng: np.random.Generator | None = None, n_step: int = 1, gamma: float = 0.99,
-                 need_returns_to_go: bool = False) -> None:
+                 need_returns_to_go: bool = False, lazy: bool | None = None) -> None:
         if int(n_step) < 1:
             raise TrainingError(f"n_step must be >= 1, got {n_step}")
         self._ds = ds
@@ -112,7 +125,7 @@ class FastReplayBuffer(ReplayBufferBase):
         # or the last logged observation's when the final one is unknown
         gap = ~ds.final_observation_known & ~ds.terminated
         cap = ends - gap[ep].astype(np.int64)
-        obs32 = ds.observations.astype(np.float32, copy=False)
+        self.lazy = bool(ds.is_image if lazy is None else lazy)
         if ds.is_discrete:
             act32 = ds.actions.astype(np.float32).reshape(N, 1)
         else:
@@ -129,8 +142,18 @@ class FastReplayBuffer(ReplayBufferBase):
         interval = target - j
         # next observation: row obs_idx + interval; zeros when terminal (a step outside
         # td_mask points at its episode's placeholder row and is never sampled)
-        nxt = obs32[obs_idx + interval]
-        nxt[terminal] = 0.0
+        self._obs_rows = obs_idx
+        self._next_rows = obs_idx + interval
+        self._terminal = terminal
+        self._obs: np.ndarray | None = None
+        self._next_obs: np.ndarray | None = None
+        if not self.lazy:
+            obs32 = ds.observations.astype(np.float32, copy=False)
+            nxt = obs32[self._next_rows]
+            nxt[terminal] = 0.0
+            self._obs = np.ascontiguousarray(obs32[obs_idx])
+            self._next_obs = np.ascontiguousarray(nxt)
+            del obs32, nxt
         # next action: action at `target` within the episode; zeros at/after the episode end
         has_next_action = target < ends
         next_act = np.zeros_like(act32)
@@ -145,8 +168,6 @@ class FastReplayBuffer(ReplayBufferBase):
                 rk = np.where(valid[:, None], rew32[np.minimum(j + k, N - 1)], 0.0)
                 acc = acc + rk.astype(np.float64) * gammas[k] * valid[:, None]
             rewards = acc.astype(np.float32)
-        self._obs = np.ascontiguousarray(obs32[obs_idx])
-        self._next_obs = np.ascontiguousarray(nxt)
         self._actions = np.ascontiguousarray(act32)
         self._next_actions = next_act
         self._rewards = np.ascontiguousarray(rewards)
@@ -178,6 +199,19 @@ class FastReplayBuffer(ReplayBufferBase):
                         else MultiStepTransitionPicker(n_steps=n, gamma=self.gamma))
 
     # ------------------------------------------------------------------ sampling
+    def _observations(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(observations, next_observations)`` of steps ``idx`` as float32 (B, *obs_shape);
+        next ones zero where terminal."""
+        if self._obs is not None and self._next_obs is not None:
+            return self._obs.take(idx, axis=0), self._next_obs.take(idx, axis=0)
+        src = self._ds.observations
+        obs = src.take(self._obs_rows.take(idx), axis=0).astype(np.float32)
+        nxt = src.take(self._next_rows.take(idx), axis=0).astype(np.float32)
+        term = self._terminal.take(idx)
+        if term.any():
+            nxt[term] = 0.0
+        return obs, nxt
+
     def sample_indices(self, batch_size: int) -> np.ndarray:
         """``(batch_size,)`` int64 flat step indices, drawn uniformly with replacement among
         the complete transitions (``ds.td_mask``)."""
@@ -198,11 +232,12 @@ class FastReplayBuffer(ReplayBufferBase):
                                 zip(idx.tolist(), self._ends[idx].tolist())]
         else:
             transitions = ()
+        obs, nxt = self._observations(idx)
         return TransitionMiniBatch(
-            observations=self._obs.take(idx, axis=0),
+            observations=obs,
             actions=self._actions.take(idx, axis=0),
             rewards=self._rewards.take(idx, axis=0),
-            next_observations=self._next_obs.take(idx, axis=0),
+            next_observations=nxt,
             next_actions=self._next_actions.take(idx, axis=0),
             terminals=self._terminals.take(idx, axis=0),
             intervals=self._intervals.take(idx, axis=0),
@@ -218,8 +253,9 @@ class FastReplayBuffer(ReplayBufferBase):
         d3rlpy calls this only to read the observation signature before training.
         """
         j = 0 if self._valid is None else int(self._valid[0])
-        return Transition(observation=self._obs[j], action=self._actions[j],
-                          reward=self._rewards[j], next_observation=self._next_obs[j],
+        obs, nxt = self._observations(np.array([j]))
+        return Transition(observation=obs[0], action=self._actions[j],
+                          reward=self._rewards[j], next_observation=nxt[0],
                           next_action=self._next_actions[j], terminal=float(self._terminals[j, 0]),
                           interval=int(self._intervals[j, 0]),
                           rewards_to_go=self._rew_flat[j:self._ends[j]])

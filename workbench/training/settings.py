@@ -81,7 +81,7 @@ class TrainSettings:
                 intervals, a negative or non-numeric ``checkpoint_seconds``,
                 ``compile_graph`` without CUDA, an env object with the process executor.
         """
-        from .algorithms import resolve_algorithm, validate_hyperparameters
+        from .algorithms import image_defaults, resolve_algorithm, validate_hyperparameters
         from .executors import EXECUTORS
 
         hp = dict(self.hyperparameters)
@@ -135,7 +135,7 @@ class TrainSettings:
                               f"{dev}. Drop compile_graph or run on a GPU")
         # checked against the cached d3rlpy config description: no d3rlpy import here; the
         # worker builds the config (build_config) and records it as the run's "config" param
-        validate_hyperparameters(algo, hp)
+        validate_hyperparameters(algo, hp := image_defaults(algo, ds.observation_shape, hp))
         resolved = dataclasses.replace(
             self, algo=algo.name, n_steps=n_steps, device=dev, log_every=log_every,
             eval_every=eval_every, checkpoint_every=checkpoint_every,

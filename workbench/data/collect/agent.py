@@ -33,6 +33,8 @@ __all__ = ["OnlineResult", "default_online_steps", "make_online_algo", "train_on
 _DEFAULT_ONLINE_STEPS = {"CartPole-v1": 20_000, "MountainCar-v0": 60_000, "Acrobot-v1": 30_000,
                          "Pendulum-v1": 10_000}
 _MUJOCO_ONLINE_STEPS = 50_000
+#: Default online steps for image environments (by id prefix): small budgets, CPU-sized.
+_IMAGE_ONLINE_STEPS = {"MinAtar/": 20_000, "ALE/": 10_000}
 
 
 @dataclass
@@ -57,10 +59,27 @@ def default_online_steps(env_id: str) -> int:
     """Default number of env steps of online training for ``env_id``."""
     if env_id in _DEFAULT_ONLINE_STEPS:
         return _DEFAULT_ONLINE_STEPS[env_id]
+    for prefix, steps in _IMAGE_ONLINE_STEPS.items():
+        if env_id.startswith(prefix):
+            return steps
     return _MUJOCO_ONLINE_STEPS
 
 
-def _hparams(discrete: bool) -> dict[str, Any]:
+def _hparams(discrete: bool, obs_shape: tuple[int, ...] = ()) -> dict[str, Any]:
+    """The online agent's settings.  Image observations (3-D ``obs_shape``) get a pixel
+    encoder (d3rlpy's Nature-DQN network when the frames are large enough, else the small
+    MinAtar network), ``PixelObservationScaler`` and one update per 4 env steps."""
+    if len(obs_shape) == 3:
+        from ..images import nature_cnn_fits
+
+        return {"algo": "DQN" if discrete else "SAC",
+                "encoder": "pixel" if nature_cnn_fits(obs_shape) else "pixel_small",
+                "observation_scaler": "pixel", "learning_rate": 1e-3,
+                "actor_learning_rate": 3e-4, "critic_learning_rate": 3e-4,
+                "temp_learning_rate": 3e-4, "tau": 0.005, "batch_size": 32, "gamma": 0.99,
+                "target_update_interval": 500, "learning_starts": 1_000,
+                "updates_per_step": 0.25, "epsilon_start": 1.0, "epsilon_final": 0.05,
+                "exploration_fraction": 0.3}
     if discrete:
         return {"algo": "DQN", "hidden": [64, 64], "learning_rate": 1e-3, "batch_size": 64,
                 "gamma": 0.99, "target_update_interval": 250, "learning_starts": 1_000,
@@ -71,22 +90,34 @@ def _hparams(discrete: bool) -> dict[str, Any]:
             "gamma": 0.99, "tau": 0.01, "learning_starts": 1_000, "updates_per_step": 1.0}
 
 
-def make_online_algo(space: Any, hp: dict[str, Any] | None = None) -> Any:
+def make_online_algo(space: Any, hp: dict[str, Any] | None = None,
+                     obs_shape: tuple[int, ...] = ()) -> Any:
     """The default online learner for a gymnasium action space: DQN (Discrete) or SAC (Box).
 
     The SAC gets a ``MinMaxActionScaler`` with the env bounds, so ``predict`` returns actions
-    in env units.
+    in env units.  Image observations (``obs_shape`` (C, H, W)) get a pixel encoder and
+    ``PixelObservationScaler`` (see :func:`_hparams`).
     """
     from ..._d3rlpy import d3rlpy
+    from ..images import SMALL_PIXEL_ENCODER
 
     discrete = hasattr(space, "n")
-    hp = hp or _hparams(discrete)
-    enc = d3rlpy.models.VectorEncoderFactory(list(hp["hidden"]))
+    hp = hp or _hparams(discrete, tuple(obs_shape))
+    enc: Any
+    scaler_kw: dict[str, Any] = {}
+    if hp.get("encoder") == "pixel":
+        enc = d3rlpy.models.PixelEncoderFactory()
+    elif hp.get("encoder") == "pixel_small":
+        enc = d3rlpy.models.PixelEncoderFactory(**SMALL_PIXEL_ENCODER)
+    else:
+        enc = d3rlpy.models.VectorEncoderFactory(list(hp["hidden"]))
+    if hp.get("observation_scaler") == "pixel":
+        scaler_kw["observation_scaler"] = d3rlpy.preprocessing.PixelObservationScaler()
     if discrete:
         return d3rlpy.algos.DQNConfig(
             learning_rate=hp["learning_rate"], batch_size=hp["batch_size"], gamma=hp["gamma"],
             target_update_interval=hp["target_update_interval"],
-            encoder_factory=enc).create(device="cpu:0")
+            encoder_factory=enc, **scaler_kw).create(device="cpu:0")
     scaler = d3rlpy.preprocessing.MinMaxActionScaler(
         minimum=np.asarray(space.low, dtype=np.float64),
         maximum=np.asarray(space.high, dtype=np.float64))
@@ -95,15 +126,21 @@ def make_online_algo(space: Any, hp: dict[str, Any] | None = None) -> Any:
         critic_learning_rate=hp["critic_learning_rate"],
         temp_learning_rate=hp["temp_learning_rate"], batch_size=hp["batch_size"],
         gamma=hp["gamma"], tau=hp["tau"], actor_encoder_factory=enc, critic_encoder_factory=enc,
-        action_scaler=scaler).create(device="cpu:0")
+        action_scaler=scaler, **scaler_kw).create(device="cpu:0")
 
 
 class _Buffer:
-    """Fixed-capacity numpy replay buffer, sampled uniformly with the run's own RNG."""
+    """Fixed-capacity numpy replay buffer, sampled uniformly with the run's own RNG.
 
-    def __init__(self, capacity: int, obs_dim: int, act_dim: int) -> None:
-        self.obs = np.zeros((capacity, obs_dim), np.float32)
-        self.next_obs = np.zeros((capacity, obs_dim), np.float32)
+    Observations are kept in the env's dtype when it is uint8 (images: a float32 mini-batch
+    is made per sample, never a float copy of the buffer), float32 otherwise.
+    """
+
+    def __init__(self, capacity: int, obs_shape: tuple[int, ...], act_dim: int,
+                 obs_dtype: Any = np.float32) -> None:
+        dtype = np.uint8 if np.dtype(obs_dtype) == np.uint8 else np.float32
+        self.obs = np.zeros((capacity, *obs_shape), dtype)
+        self.next_obs = np.zeros((capacity, *obs_shape), dtype)
         self.act = np.zeros((capacity, act_dim), np.float32)
         self.rew = np.zeros((capacity, 1), np.float32)
         self.term = np.zeros((capacity, 1), np.float32)
@@ -123,8 +160,10 @@ class _Buffer:
         idx = rng.integers(0, self.size, size=batch_size)
         act = self.act[idx]
         return TransitionMiniBatch(
-            observations=self.obs[idx], actions=act, rewards=self.rew[idx],
-            next_observations=self.next_obs[idx], next_actions=np.zeros_like(act),
+            observations=self.obs[idx].astype(np.float32, copy=False), actions=act,
+            rewards=self.rew[idx],
+            next_observations=self.next_obs[idx].astype(np.float32, copy=False),
+            next_actions=np.zeros_like(act),
             terminals=self.term[idx], intervals=np.ones((batch_size, 1), np.float32),
             transitions=[])
 
@@ -137,7 +176,9 @@ def train_online(env_id: str, n_steps: int | None = None, seed: int = 0, *, n_en
     the steps; uniform for the first 1000 steps).  Continuous actions: SAC (uniform actions
     for the first 1000 steps, then samples from its tanh-Gaussian policy).  After each
     vector step, ``updates_per_step`` × (new transitions) gradient updates on minibatches
-    drawn uniformly from all transitions so far (``algo.update``).
+    drawn uniformly from all transitions so far (``algo.update``).  Image environments
+    (MinAtar, Atari) get a pixel encoder, ``PixelObservationScaler``, a uint8 buffer, one update
+    per 4 env steps and ε from 1 to 0.05 over the first 30 % of the steps.
 
     Args:
         env_id: gymnasium id.
@@ -167,11 +208,11 @@ def train_online(env_id: str, n_steps: int | None = None, seed: int = 0, *, n_en
         space = envs.single_action_space
         discrete = hasattr(space, "n")
         obs_shape = tuple(envs.single_observation_space.shape)
-        hp = _hparams(discrete)
+        hp = _hparams(discrete, obs_shape)
         rng = np.random.default_rng(seed)
         seed_torch(child_seed(rng))
         if agent is None:
-            algo = make_online_algo(space, hp)
+            algo = make_online_algo(space, hp, obs_shape)
         elif is_d3rlpy_algo(agent):
             algo = agent
             hp = {**hp, "algo": type(agent).__name__}
@@ -183,7 +224,8 @@ def train_online(env_id: str, n_steps: int | None = None, seed: int = 0, *, n_en
         if algo.impl is None:
             algo.create_impl(obs_shape, act_size)
         check_algo(algo, space, "agent", obs_shape)
-        buf = _Buffer(n_steps + n_envs, obs_shape[0], 1 if discrete else act_size)
+        buf = _Buffer(n_steps + n_envs, obs_shape, 1 if discrete else act_size,
+                      envs.single_observation_space.dtype)
         random_b = RandomBehavior(space, rng)
         state = {"steps": 0, "pending": 0.0}
         starts, ups = int(hp["learning_starts"]), float(hp["updates_per_step"])
@@ -250,11 +292,15 @@ def _agent_dir(env_id: str, n_steps: int, seed: int, n_envs: int) -> Path:
     import gymnasium as gym
 
     from ..._paths import workbench_home
+    from .envs import make_env
 
-    discrete = isinstance(gym.make(env_id).action_space, gym.spaces.Discrete)
-    key = json.dumps({"hp": _hparams(discrete), "n_envs": n_envs}, sort_keys=True)
+    env = make_env(env_id)
+    discrete = isinstance(env.action_space, gym.spaces.Discrete)
+    obs_shape = tuple(env.observation_space.shape or ())
+    env.close()
+    key = json.dumps({"hp": _hparams(discrete, obs_shape), "n_envs": n_envs}, sort_keys=True)
     h = hashlib.blake2b(key.encode(), digest_size=4).hexdigest()
-    return workbench_home() / "agents" / f"{env_id}-{n_steps}-seed{seed}-{h}"
+    return workbench_home() / "agents" / f"{env_id.replace('/', '_')}-{n_steps}-seed{seed}-{h}"
 
 
 def online_agent(env_id: str, n_steps: int | None = None, seed: int = 0, *, n_envs: int = 8,

@@ -196,6 +196,10 @@ def to_dataset(rec: Record, envs: Any, metadata: dict[str, Any]) -> EpisodeDatas
             f"steps of {metadata.get('env_id')} ({metadata.get('scheme')}); in-progress episodes "
             "are dropped. Fix: increase n_steps (at least one full episode per environment) or "
             "lower n_envs")
+    if len(envs.single_observation_space.shape) == 3:  # image frames: how to show them
+        from .envs import image_env_metadata
+
+        metadata = {**image_env_metadata(str(metadata.get("env_id", ""))), **metadata}
     return EpisodeDataset.from_episodes(
         [e for _, _, e in eps], action_space=Space.from_gym(envs.single_action_space),
         observation_space=Space.from_gym(envs.single_observation_space), metadata=metadata)

@@ -82,10 +82,13 @@ def collect(env_id: str, policy: str | Callable | Any = "random", n_steps: int =
     """Collect a dataset from a gymnasium environment with a behaviour scheme or policy.
 
     Args:
-        env_id: a gymnasium id, e.g. ``"CartPole-v1"``, ``"Pendulum-v1"``, ``"Hopper-v5"``.
+        env_id: a gymnasium id, e.g. ``"CartPole-v1"``, ``"Pendulum-v1"``, ``"Hopper-v5"``,
+            or an image environment, ``"MinAtar/Breakout-v1"``, ``"ALE/Breakout-v5"`` (uint8
+            channel-first frames, see :mod:`workbench.data.collect.envs`).
         policy: a scheme (``"random"``, ``"replay"``, ``"expert"``, ``"noisy"``, ``"mixed"``;
             see :mod:`workbench.data.collect`), a callable mapping a batch of observations
-            (B, obs_dim) to actions (B,) int / (B, act_dim) float — or to
+            (B, obs_dim), or of frames (B, C, H, W) uint8, to actions (B,) int /
+            (B, act_dim) float — or to
             ``(actions, log_probs (B,))`` to have them logged — or a built d3rlpy algorithm
             (its greedy ``predict`` is used).
         n_steps: transitions to generate; episodes still running at the end are dropped,

@@ -147,7 +147,7 @@ def load_dataset(source: str | os.PathLike | EpisodeDataset, *, format: str | No
     if fmt not in FORMATS:
         raise DatasetError(f"unknown format {fmt!r}", source=path, fix=f"use one of {FORMATS}")
     try:
-        return _reader(fmt)(path)
+        ds = _reader(fmt)(path)
     except DatasetError:
         raise
     except MemoryError:
@@ -156,6 +156,12 @@ def load_dataset(source: str | os.PathLike | EpisodeDataset, *, format: str | No
         raise DatasetError(f"could not be read as {fmt} ({type(exc).__name__}: {exc})",
                            source=path, fix="the file may be truncated or corrupt; re-create or "
                            "re-download it") from None
+    env_id = ds.metadata.get("env_id")
+    if isinstance(env_id, str) and env_id.startswith(("ALE/", "MinAtar/")):
+        from ..collect.envs import register_image_envs
+
+        register_image_envs(env_id)  # so gymnasium knows the dataset's env (wb.train(env=...))
+    return ds
 
 
 def save_dataset(ds: EpisodeDataset, path: str | os.PathLike, format: str | None = None) -> Path:

@@ -11,6 +11,10 @@ them; this reader does not use it).
 Per-step extras are written as ``infos/<name>`` with T + 1 rows (Minari records
 the reset info first; that row is a filler and is dropped again on read).
 
+Image observations (Box spaces of (H, W, C) or (C, H, W) frames) are read as the other
+formats read them (uint8, channel-first; :mod:`workbench.data.images`); the declared space is
+moved to channel-first with the frames.
+
 Minari always stores T + 1 observations.  An episode whose final observation is unknown
 (read from a file that never logged it) is written with an all-NaN final row when the
 observations are floats (a placeholder copy of the last observation otherwise, recorded in
@@ -109,9 +113,10 @@ def _read_episode(g: Any, name: str, source: Path, act_space: Space) -> dict[str
     if not isinstance(g, h5py.Group):
         raise DatasetError("is not an episode group", source=source, field=name)
     p = f"{name}/"
-    obs = V.as_observations(V.check_numeric(_h5.read_array(g, "observations", source, p), source,
-                                            p + "observations"), source, p + "observations",
-                            finite=False)
+    obs = V.check_numeric(_h5.read_array(g, "observations", source, p), source,
+                          p + "observations")
+    if obs.ndim < 3:  # vectors here; images are converted once, for all episodes together
+        obs = V.as_observations(obs, source, p + "observations", finite=False)
     acts, _ = V.as_actions(_h5.read_array(g, "actions", source, p), source, p + "actions",
                            act_space.discrete)
     T = len(acts)
