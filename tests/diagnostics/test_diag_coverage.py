@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import workbench.diagnostics as D
-from conftest import episodes_dataset, random_continuous
+from _factory import episodes_dataset, random_continuous
 from workbench.data.dataset import EpisodeDataset, Space
 from workbench.diagnostics import _kernels as K
 from workbench.diagnostics import coverage as C

@@ -100,7 +100,7 @@ def test_modes_that_do_not_fit_are_refused(reference):
     for mode in ("binned", "exact"):
         with pytest.raises(DiagnosticsError, match="mode='image'"):
             D.saco(reference, reference, mode=mode)
-    from conftest import random_continuous
+    from _factory import random_continuous
 
     with pytest.raises(DiagnosticsError, match="needs image observations"):
         D.coverage_counts(random_continuous(200), mode="image")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import workbench.diagnostics as D
-from conftest import episodes_dataset, random_continuous
+from _factory import episodes_dataset, random_continuous
 from workbench.errors import DiagnosticsError
 
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import workbench.diagnostics as D
-from conftest import episodes_dataset, random_continuous
+from _factory import episodes_dataset, random_continuous
 from workbench.diagnostics import cli
 from workbench.errors import DiagnosticsError, WorkbenchError
 

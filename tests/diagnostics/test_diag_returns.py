@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import workbench.diagnostics as D
-from conftest import episodes_dataset
+from _factory import episodes_dataset
 from workbench.errors import DiagnosticsError, WorkbenchError
 
 
