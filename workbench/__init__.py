@@ -43,6 +43,7 @@ _LAZY = {
     **{n: ".training" for n in ("train", "resume", "sweep", "Sweep", "algorithms", "TrainingJob",
                                 "metric_stream", "training_health", "load_run")},
     **{n: ".tracking" for n in ("runs", "RunStore")},
+    **{n: ".stats" for n in ("compare",)},
     **{n: ".ui" for n in ("Workbench", "serve")},
 }
 
@@ -71,6 +72,8 @@ __all__ = [
     # training and tracking
     "train", "resume", "sweep", "Sweep", "algorithms", "TrainingJob", "metric_stream",
     "training_health", "runs", "load_run", "RunStore",
+    # statistics across seeds
+    "compare",
     # off-policy evaluation
     "evaluate_ope", "ope_selection_metrics",
     # dashboard
