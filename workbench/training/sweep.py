@@ -1,4 +1,7 @@
-"""Many jobs at once: algorithms × seeds, summarised with IQM and bootstrap CIs."""
+"""Many jobs at once: algorithms × seeds, summarised with IQM and bootstrap CIs.
+
+With ``executor="ray"`` the dataset goes into Ray's object store once per sweep: every job
+gets the same ``ObjectRef``."""
 
 from __future__ import annotations
 
@@ -153,11 +156,14 @@ def sweep(ds: Any, algos: Sequence[str] = ("cql",), seeds: Iterable[int] = (0, 1
         n_steps: updates per run.
         hyperparameters: per-algorithm hyperparameters, ``{algo: {name: value}}``.
         **train_kwargs: passed to :func:`~workbench.training.train` (``executor``, ``env``,
-            ``device``, ``log_every``, ``eval_every``...).
+            ``device``, ``log_every``, ``eval_every``, ``ray_address``...).  With
+            ``executor="ray"`` the dataset is put into Ray's object store once and shared
+            by every job.
 
     Raises:
         ConfigError: no algorithms or seeds, or any run's configuration is invalid.
     """
+    from ..data.dataset import EpisodeDataset
     from .job import train
 
     algos = list(algos)
@@ -168,16 +174,27 @@ def sweep(ds: Any, algos: Sequence[str] = ("cql",), seeds: Iterable[int] = (0, 1
     unknown = set(hp) - set(algos)
     if unknown:
         raise ConfigError(f"hyperparameters given for {sorted(unknown)}, not in algos {algos}")
+    if not isinstance(ds, EpisodeDataset):  # loaded once for every job
+        from ..data.io import load_dataset
+
+        ds = load_dataset(ds)
     pending: list[TrainingJob] = []
+    ray_ds = None
     try:
         for a in algos:
             for s in seeds:
                 pending.append(train(ds, algo=a, n_steps=n_steps, seed=s, start=False,
                                      **train_kwargs, **hp.get(a, {})))
+        if train_kwargs.get("executor") == "ray":
+            from .ray_executor import put_dataset
+
+            ray_ds = put_dataset(ds, train_kwargs.get("ray_address"))  # once per sweep
     except BaseException:
         for j in pending:  # nothing started: leave no trace of the half-built sweep
             j.store.delete_run(j.run_id)
         raise
     for j in pending:
+        if ray_ds is not None:
+            j._ray_ds, j._ds = ray_ds, None
         j._start()
     return Sweep(pending)
