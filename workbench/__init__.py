@@ -44,7 +44,7 @@ __version__ = "0.1.0"
 _LAZY = {
     **{n: ".training" for n in ("train", "resume", "sweep", "Sweep", "algorithms", "TrainingJob",
                                 "metric_stream", "training_health", "load_run", "init_ray",
-                                "shutdown_ray")},
+                                "shutdown_ray", "SeedBudget")},
     **{n: ".stats" for n in ("compare",)},
     **{n: ".tracking" for n in ("runs", "RunStore")},
     **{n: ".ui" for n in ("Workbench", "serve")},
@@ -74,7 +74,7 @@ __all__ = [
     "tq", "saco", "lsaco", "diagnose", "diagnose_many", "DiagnosticsReport",
     # training and tracking
     "train", "resume", "sweep", "Sweep", "algorithms", "TrainingJob", "metric_stream",
-    "training_health", "runs", "load_run", "RunStore", "init_ray", "shutdown_ray",
+    "training_health", "runs", "load_run", "RunStore", "init_ray", "shutdown_ray", "SeedBudget",
     # statistics across seeds
     "compare",
     # off-policy evaluation
