@@ -14,6 +14,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,7 +26,7 @@ import workbench as wb
 from workbench.errors import ConfigError
 from workbench.training import metric_stream, resume, train
 from workbench.training.checkpoints import latest_checkpoint
-from workbench.training.ray_executor import RayExecutor, check_ray_address, ray_info
+from workbench.training.ray_executor import SCRATCH, RayExecutor, check_ray_address, ray_info
 
 ROOT = Path(__file__).resolve().parents[2]
 LOOPBACK = {"127.0.0.1", "::ffff:127.0.0.1", "::1"}
@@ -187,8 +188,9 @@ def test_a_killed_ray_worker_crashes_the_run_keeping_its_metrics_and_resume_cont
         assert not job.done and time.monotonic() < deadline, job.error
         time.sleep(0.05)
     seen = store.metrics(job.run_id)
-    assert job.worker_pid != os.getpid()
-    os.kill(job.worker_pid, signal.SIGKILL)  # the Ray worker process, mid-run
+    killed = job.worker_pid
+    assert killed != os.getpid()
+    os.kill(killed, signal.SIGKILL)  # the Ray worker process, mid-run
     job.wait(progress=False, timeout=60)
     assert job.status == store.status(job.run_id) == "crashed"
     assert "died" in job.error and "resume" in job.error
@@ -208,6 +210,9 @@ def test_a_killed_ray_worker_crashes_the_run_keeping_its_metrics_and_resume_cont
     att = store.attempts(job.run_id)
     assert att["status"].tolist() == ["crashed", "completed"]
     assert att["start_step"].tolist() == [0, ck_step]
+    # the killed worker's scratch directory was removed by the next worker on this host
+    scratch = Path(tempfile.gettempdir()) / SCRATCH
+    assert not [p for p in scratch.iterdir() if p.name.startswith(f"{killed}-")]
 
 
 EXIT_SCRIPT = r"""

@@ -77,10 +77,13 @@ class MetricWriter:
         self._q.put(done)
         return done.wait(timeout)
 
+    #: most batches taken into one commit cycle (keeps a cycle short under a flood)
+    MAX_BATCHES = 4096
+
     def _loop(self) -> None:
         while True:
             items = [self._q.get()]
-            while True:  # everything that accumulated meanwhile, committed together
+            while len(items) < self.MAX_BATCHES:  # what accumulated meanwhile, together
                 try:
                     items.append(self._q.get_nowait())
                 except queue.Empty:

@@ -11,11 +11,13 @@ How things move (the worker may run on another host, without the driver's files)
   sweep gets the same ``ObjectRef`` (a single ``train`` puts its own).  Workers on the
   driver's node read it from shared memory, others fetch it once per node.
 * **Metrics**: the worker does not open the RunStore.  Its store calls become messages
-  (:class:`_RemoteStore`) that the actor yields to the driver as a streaming generator;
-  the job's supervisor thread hands metric rows to the driver's single
-  :class:`~workbench.training.ingest.MetricWriter`, which commits them in batches and then
-  publishes them to the live metric stream, the path the thread and process executors'
-  rows take too.  Status, params and the run's device are written by the supervisor.
+  (:class:`_RemoteStore`) queued in the actor; the job's supervisor thread long-polls them
+  (``poll``: returns as soon as there are messages, else after :data:`POLL_SECONDS`; a plain
+  actor call, so it works through Ray Client too, where streaming generators do not) and
+  hands metric rows to the driver's single :class:`~workbench.training.ingest.MetricWriter`,
+  which commits them in batches and then publishes them to the live metric stream, the path
+  the thread and process executors' rows take too.  Status, params and the run's device
+  are written by the supervisor.
 * **Checkpoints and the final model**: returned as bytes.  The worker writes each
   checkpoint into a scratch directory of its own host, sends it (a tar of the directory,
   or the ``final.d3`` file), and the driver writes it atomically (temporary name, fsync,
@@ -28,8 +30,8 @@ How things move (the worker may run on another host, without the driver's files)
   actor, so it runs beside training); the worker's per-update check sees it and stops
   after the current update, saving its partially trained policy, as in the other
   executors.  A job whose actor has not started yet is killed instead.
-* **Crashes**: when the actor's process dies (killed, out of memory, node lost), iterating
-  its generator raises a ``RayActorError``; the supervisor records the run ``crashed``
+* **Crashes**: when the actor's process dies (killed, out of memory, node lost), the
+  pending ``poll`` raises a ``RayActorError``; the supervisor records the run ``crashed``
   with the reason.  Rows committed before that stay (the store never deletes them) and
   ``workbench.resume(run_id)`` continues from the last checkpoint that reached the driver.
 
@@ -363,9 +365,11 @@ class RayExecutor(Executor):
                 cancelled = job._cancel.is_set()
             if cancelled:
                 actor.cancel.remote()
-            stream = actor.run.remote(spec, ds_ref, ckpt)
-            for ref in stream:
-                for msg in ray.get(ref):
+            relay.apply(("hello", ray.get(actor.start.remote(spec, ds_ref, ckpt))))
+            finished = False
+            while not finished:
+                msgs, finished = ray.get(actor.poll.remote(POLL_SECONDS))
+                for msg in msgs:
                     relay.apply(msg)
         except Exception as exc:  # noqa: BLE001 - every end is recorded
             relay.ended_without_status(exc)
@@ -468,7 +472,7 @@ class _Relay:
             job._set_status(status, error)
 
     def ended_without_status(self, exc: BaseException | None) -> None:
-        """The stream ended (or broke) before the worker's final status: record why."""
+        """The messages ended (or the worker died) before its final status: record why."""
         if self.final_seen:
             return
         job, store = self.job, self.store
@@ -619,46 +623,76 @@ class _WorkerHooks:
         pass
 
 
+#: Seconds a ``poll`` of a Ray worker waits for messages before returning empty-handed.  It
+#: returns as soon as a message is queued, a cancel is a call of its own and a dead worker
+#: fails the pending poll at once, so a long wait only saves idle round trips (the driver's
+#: cost is per poll: ``benchmarks/bench_scale.py``).
+POLL_SECONDS = 5.0
+
+#: Scratch directories of Ray workers live under ``<tmp>/workbench-ray/<pid>-<run>-*``; a
+#: worker removes those of dead processes on its host when it starts (a killed worker cannot
+#: clean up after itself).
+SCRATCH = "workbench-ray"
+
+
 class _Worker:
-    """The Ray actor running one job (a threaded actor: ``cancel`` runs beside ``run``)."""
+    """The Ray actor running one job.  A threaded actor: ``cancel`` and ``poll`` run beside
+    each other while training runs in a thread of its own."""
 
     def __init__(self) -> None:
         self._cancel = threading.Event()
+        self._out: queue.Queue[Any] = queue.Queue()
+        self._finished = False
+        self._thread: threading.Thread | None = None
 
     def cancel(self) -> None:
         self._cancel.set()
 
-    def run(self, spec: RunSpec, ds: Any, checkpoint: bytes | None) -> Any:
-        """Train; yields lists of messages (``hello`` first) until the run has ended."""
-        yield [("hello", {"pid": os.getpid(), "host": socket.gethostname()})]
-        out: queue.Queue[Any] = queue.Queue()
-        scratch = Path(tempfile.mkdtemp(prefix=f"wb-{spec.run_id}-"))
+    def start(self, spec: RunSpec, ds: Any, checkpoint: bytes | None) -> dict[str, Any]:
+        """Start training in a thread; returns this worker's pid and host at once."""
+        root = Path(tempfile.gettempdir()) / SCRATCH
+        root.mkdir(exist_ok=True)
+        _remove_stale_scratch(root)
+        scratch = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-{spec.run_id}-", dir=root))
+        if checkpoint is not None:
+            local = scratch / "resume-from" / Path(str(spec.checkpoint)).name
+            local.mkdir(parents=True)
+            _extract(checkpoint, local)
+            spec = dataclasses.replace(spec, checkpoint=str(local))
+        # progress once per logging interval: it travels with that interval's rows, one
+        # poll of the driver per interval
+        hooks = _WorkerHooks(self._out, self._cancel, every=spec.log_every)
+        self._thread = threading.Thread(target=_train, args=(spec, ds, hooks, scratch,
+                                                             self._out),
+                                        name=f"wb-{spec.run_id}", daemon=True)
+        self._thread.start()
+        return {"pid": os.getpid(), "host": socket.gethostname()}
+
+    def poll(self, timeout: float) -> tuple[list[Any], bool]:
+        """The messages queued so far (waiting up to ``timeout`` seconds for the first), and
+        whether the run has ended (no message will follow)."""
+        if self._finished:
+            return [], True
+        batch = []
         try:
-            if checkpoint is not None:
-                local = scratch / "resume-from" / Path(str(spec.checkpoint)).name
-                local.mkdir(parents=True)
-                _extract(checkpoint, local)
-                spec = dataclasses.replace(spec, checkpoint=str(local))
-            hooks = _WorkerHooks(out, self._cancel, every=max(1, min(spec.log_every, 100)))
-            thread = threading.Thread(target=_train, args=(spec, ds, hooks, scratch, out),
-                                      name=f"wb-{spec.run_id}", daemon=True)
-            thread.start()
-            done = False
-            while not done:
-                batch = [out.get()]
-                while True:
-                    try:
-                        batch.append(out.get_nowait())
-                    except queue.Empty:
-                        break
-                if batch[-1] is None:
-                    done = True
-                    batch.pop()
-                if batch:
-                    yield batch
-            thread.join()
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+            batch.append(self._out.get(timeout=timeout))
+            while True:
+                batch.append(self._out.get_nowait())
+        except queue.Empty:
+            pass
+        if batch and batch[-1] is None:
+            batch.pop()
+            self._finished = True
+        return batch, self._finished
+
+
+def _remove_stale_scratch(root: Path) -> None:
+    from ..tracking.store import pid_alive
+
+    for p in root.iterdir():
+        pid = p.name.split("-", 1)[0]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            shutil.rmtree(p, ignore_errors=True)
 
 
 def _train(spec: RunSpec, ds: Any, hooks: _WorkerHooks, scratch: Path,
@@ -667,9 +701,10 @@ def _train(spec: RunSpec, ds: Any, hooks: _WorkerHooks, scratch: Path,
         from .worker import run_job
 
         run_job(spec, ds, hooks, _RemoteStore(out, scratch))
-    except BaseException:  # noqa: BLE001 - reported, then the stream ends
+    except BaseException:  # noqa: BLE001 - reported, then the messages end
         hooks.status("failed", traceback.format_exc())
     finally:
+        shutil.rmtree(scratch, ignore_errors=True)  # every file was sent as bytes
         out.put(None)
 
 
@@ -683,5 +718,5 @@ def _worker_class() -> Any:
         import ray
 
         remote: Any = ray.remote  # its typing stubs omit actor options
-        _WORKER_CLASS = remote(max_concurrency=2, max_restarts=0)(_Worker)
+        _WORKER_CLASS = remote(max_concurrency=3, max_restarts=0)(_Worker)
     return _WORKER_CLASS
