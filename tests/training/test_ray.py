@@ -267,3 +267,48 @@ def test_exit_with_a_ray_job_cancels_it_and_stops_the_local_ray(tmp_path):
                  and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
         time.sleep(0.5)
     assert not alive, [psutil.Process(p).cmdline()[:3] for p in alive]
+
+
+@pytest.mark.slow
+def test_the_dashboard_runs_seeds_on_ray_with_live_curves_and_cancel(ray_local, cartpole_small,
+                                                                     store):
+    """The Training page's form with executor "ray": jobs start on Ray, their rows reach the
+    page's live history exactly once, and the page's Cancel stops them."""
+    from workbench.ui import TrainingPanel
+    from workbench.ui import state as ui_state
+
+    state = ui_state.WorkbenchState(store=store)
+    state.add_dataset("cartpole", cartpole_small)
+    panel = TrainingPanel(state)
+    jobs = []
+    try:
+        assert "ray" in panel.form.executor_select.options
+        panel.form.executor_select.value = "ray"
+        jobs = panel.start(algo="dqn", n_steps=1_000_000, seeds=[0, 1], env=None, log_every=20,
+                           eval_every=0, checkpoint_every=0, checkpoint_seconds=0,
+                           hyperparameters={"target_update_interval": 20, "batch_size": 32})
+        assert [j.executor for j in jobs] == ["ray", "ray"]
+        deadline = time.monotonic() + 180
+        while min(len(j.metrics()) for j in jobs) < 5:
+            assert not any(j.done for j in jobs) and time.monotonic() < deadline
+            panel.pump()
+            time.sleep(0.1)
+        assert len({j.dataset_ref for j in jobs}) == 1  # the page's sweep: one put
+        for j in jobs:
+            assert panel.cancel(j.run_id)
+        for j in jobs:
+            j.wait(progress=False, timeout=60)
+        panel.pump()
+        assert panel.status_frame()["status"].tolist() == ["cancelled", "cancelled"]
+        data = panel.buffer.data
+        for j in jobs:  # every committed row reached the page once
+            assert len(data[data.run_id == j.run_id]) == len(j.metrics()) > 0
+        assert not data.duplicated(["run_id", "step", "name"]).any()
+    finally:
+        for j in jobs:
+            j.cancel()
+        state.close()
+        with ui_state._JOBS_LOCK:  # the page registered them process-wide: forget them, so
+            for j in jobs:         # pages of later tests do not follow them
+                if j in ui_state._JOBS:
+                    ui_state._JOBS.remove(j)
