@@ -89,6 +89,17 @@ def test_bad_ray_addresses_are_config_errors(cartpole_small, store):
     assert store.runs().empty
 
 
+def test_cli_offers_the_ray_executor_and_reports_a_bad_address(tmp_path, capsys,
+                                                               cartpole_small):
+    from workbench.cli import main
+
+    path = tmp_path / "d.npz"
+    cartpole_small.save(path, format="npz")
+    rc = main(["train", str(path), "--algo", "dqn", "--executor", "ray", "--ray-address",
+               "ray://", "--steps", "40", "--no-progress"])
+    assert rc == 2 and "ray_address" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_unreachable_cluster_is_a_config_error_quickly(cartpole_small, store):
     if ray_info()["address"] is not None:
