@@ -1,8 +1,8 @@
 """``workbench train`` and ``workbench runs`` (wired into :mod:`workbench.cli`).
 
     workbench train DATASET --algo cql --steps N [--seed S] [--device auto] [--executor thread]
-                    [--ray-address auto|HOST:PORT] [--env ID] [--log-every K] [--checkpoint-seconds S] [--set NAME=VALUE ...]
-                    [--json]
+                    [--ray-address auto|HOST:PORT] [--env ID] [--log-every K]
+                    [--checkpoint-seconds S] [--set NAME=VALUE ...] [--json]
     workbench runs [--json] [--run RUN_ID]
     workbench resume RUN_ID
 

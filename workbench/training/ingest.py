@@ -88,12 +88,16 @@ class MetricWriter:
                     items.append(self._q.get_nowait())
                 except queue.Empty:
                     break
-            batches: list[_Batch] = [i for i in items if isinstance(i, tuple)]
-            if batches:
-                self._commit(batches)
-            for i in items:
-                if isinstance(i, threading.Event):
-                    i.set()
+            try:
+                batches: list[_Batch] = [i for i in items if isinstance(i, tuple)]
+                if batches:
+                    self._commit(batches)
+            except Exception:  # noqa: BLE001 - the writer must outlive any one batch
+                self.errors.append(traceback.format_exc())
+            finally:  # waiters are released whatever happened
+                for i in items:
+                    if isinstance(i, threading.Event):
+                        i.set()
 
     def _commit(self, batches: list[_Batch]) -> None:
         grouped: dict[tuple[str, int], tuple[int, list[tuple[int, str, float, float]]]] = {}
