@@ -32,6 +32,17 @@ def test_environment_yml_lists_the_same_packages_as_pyproject():
         f"only in pyproject.toml: {sorted(pip_names - conda_names)}")
 
 
+def test_the_test_extra_installs_every_other_extra():
+    """./dev test installs ".[test]" only: the optional backends (ray) must be in it too, so
+    that their tests run in CI."""
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    test = set(extras["test"])
+    for name, reqs in extras.items():
+        assert set(reqs) <= test, f"extra {name!r}: {sorted(set(reqs) - test)} not in 'test'"
+    assert any(_name(r) == "ray" for r in extras["ray"])
+
+
 def test_ci_calls_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     assert "./dev test" in readme and "./dev serve" in readme

@@ -5,6 +5,8 @@
     rep = wb.diagnose(ds)                        # TQ, SACo, coverage, return statistics
     job = wb.train(ds, algo="cql", n_steps=5_000) # returns at once; job.wait()
     wb.evaluate_ope(ds, {"cql": job})             # FQE, IS family, DR, with intervals
+    sw = wb.sweep(ds, algos=["cql", "bc"], seeds=range(3), executor="ray")
+    wb.compare(sw.wait())                         # AdaStop: are they different?
 
 The names below are the public API (DESIGN.md §3); submodules hold the details.
 Training, tracking and the dashboard load torch/d3rlpy/Panel on first use, so
@@ -41,7 +43,9 @@ __version__ = "0.1.0"
 #: public names imported on first use: name -> module
 _LAZY = {
     **{n: ".training" for n in ("train", "resume", "sweep", "Sweep", "algorithms", "TrainingJob",
-                                "metric_stream", "training_health", "load_run")},
+                                "metric_stream", "training_health", "load_run", "init_ray",
+                                "shutdown_ray", "SeedBudget")},
+    **{n: ".stats" for n in ("compare",)},
     **{n: ".tracking" for n in ("runs", "RunStore")},
     **{n: ".ui" for n in ("Workbench", "serve")},
 }
@@ -70,7 +74,9 @@ __all__ = [
     "tq", "saco", "lsaco", "diagnose", "diagnose_many", "DiagnosticsReport",
     # training and tracking
     "train", "resume", "sweep", "Sweep", "algorithms", "TrainingJob", "metric_stream",
-    "training_health", "runs", "load_run", "RunStore",
+    "training_health", "runs", "load_run", "RunStore", "init_ray", "shutdown_ray", "SeedBudget",
+    # statistics across seeds
+    "compare",
     # off-policy evaluation
     "evaluate_ope", "ope_selection_metrics",
     # dashboard

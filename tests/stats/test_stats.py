@@ -102,3 +102,61 @@ def test_stratified_bootstrap_ci_matches_the_exact_bootstrap_distribution():
     assert est == pytest.approx(scipy.stats.trim_mean(x, 0.25, axis=None))
     spread = exact.max() - exact.min()
     assert abs(lo - lo_x) < 0.02 * spread and abs(hi - hi_x) < 0.02 * spread
+
+
+def _rliable_poi(x, y):
+    """rliable's probability of improvement, written out: for each task, (1 / (m n)) times
+    the sum over run pairs of [1(x_i > y_j) + 0.5 * 1(x_i = y_j)]; then the mean over tasks."""
+    x, y = np.atleast_2d(np.asarray(x, float).T).T, np.atleast_2d(np.asarray(y, float).T).T
+    per_task = []
+    for t in range(x.shape[1]):
+        total = 0.0
+        for xi in x[:, t]:
+            for yj in y[:, t]:
+                total += (1.0 if xi > yj else 0.0) + (0.5 if xi == yj else 0.0)
+        per_task.append(total / (x.shape[0] * y.shape[0]))
+    return float(np.mean(per_task))
+
+
+def test_improvement_matrix_is_rliable_probability_of_improvement_for_every_pair():
+    """The across-seeds view's P(improvement) matrix: every ordered pair, against the
+    definition written out and against scipy's Mann-Whitney U (ties occur)."""
+    from workbench.stats import improvement_matrix
+
+    rng = np.random.default_rng(8)
+    scores = {"a": np.round(rng.normal(1.0, 1.0, 6), 1), "b": np.round(rng.normal(0, 1, 5), 1),
+              "c": np.round(rng.normal(0.5, 1.0, 7), 1)}
+    m = improvement_matrix(scores)
+    assert len(m) == 6 and list(m.columns) == ["agent_x", "agent_y", "prob_improvement"]
+    for r in m.itertuples():
+        x, y = scores[r.agent_x], scores[r.agent_y]
+        assert r.prob_improvement == pytest.approx(_rliable_poi(x, y), abs=1e-12)
+        u = scipy.stats.mannwhitneyu(x, y).statistic / (len(x) * len(y))
+        assert r.prob_improvement == pytest.approx(u, abs=1e-12)
+        back = m[(m.agent_x == r.agent_y) & (m.agent_y == r.agent_x)].prob_improvement.item()
+        assert r.prob_improvement + back == pytest.approx(1.0)
+    multi = {"a": rng.normal(size=(4, 3)), "b": rng.normal(size=(5, 3))}
+    assert improvement_matrix(multi).iloc[0].prob_improvement == pytest.approx(
+        _rliable_poi(multi["a"], multi["b"]))
+
+
+def test_performance_profiles_are_rliable_score_distributions_per_agent():
+    """Fraction of runs with score > tau (rliable's score distribution), per agent."""
+    from workbench.stats import performance_profiles
+
+    rng = np.random.default_rng(9)
+    scores = {"a": rng.normal(1.0, 1.0, 8), "b": rng.normal(size=(5, 2))}
+    taus = np.linspace(-2, 3, 9)
+    df = performance_profiles(scores, taus)
+    for agent, v in scores.items():
+        got = df[df.agent == agent]
+        flat = np.ravel(v)
+        expected = [sum(1 for s in flat if s > t) / flat.size for t in taus]
+        np.testing.assert_allclose(got["fraction"], expected)
+        np.testing.assert_allclose(got["threshold"], taus)
+    auto = performance_profiles(scores, points=20)
+    for _, g in auto.groupby("agent"):
+        f = g["fraction"].to_numpy()
+        assert f[0] == 1.0 and f[-1] == 0.0 and np.all(np.diff(f) <= 0)
+    with pytest.raises(ConfigError):
+        performance_profiles({"a": [np.nan]})

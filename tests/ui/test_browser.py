@@ -85,6 +85,8 @@ def test_training_curve_grows_live_then_cancel(page, served_app):
     page.get_by_role("button", name="across seeds").click()
     page.locator(".wb-aggregate").first.wait_for(state="visible")
     page.get_by_text("needs at least two runs").first.wait_for()
+    # and "are these agents different?" under it (no completed run: it says what it needs)
+    page.locator(".wb-compare-note", has_text="Are these agents different?").wait_for()
 
 
 def test_ope_page_shows_estimates_for_finished_runs(page, served_app):

@@ -13,6 +13,11 @@ treated as ``(n_runs, 1)``.
 - :func:`curves_across_seeds` — learning curves across seeds: per step, the mean, the IQM
   and the IQM's bootstrap band (what the dashboard's across-seeds view draws);
   :func:`step_summary` — the same for one step.
+- :func:`compare` — are these agents different?  AdaStop's pairwise decisions with
+  family-wise error control (the ``adastop`` package); :class:`SequentialComparison` runs
+  it stage by stage while seeds are added; :func:`improvement_matrix`,
+  :func:`performance_profiles` and :func:`final_scores` give the across-seeds view its
+  tables.
 """
 
 from .aggregate import (
@@ -25,8 +30,18 @@ from .aggregate import (
     probability_of_improvement,
     stratified_bootstrap_ci,
 )
+from .compare import (
+    COMPARE_COLUMNS,
+    DECISIONS,
+    SequentialComparison,
+    compare,
+    final_scores,
+    improvement_matrix,
+    performance_profiles,
+)
 from .curves import CURVE_COLUMNS, curves_across_seeds, step_summary
 
 __all__ = ["iqm", "mean", "median", "optimality_gap", "stratified_bootstrap_ci", "aggregate",
            "performance_profile", "probability_of_improvement", "curves_across_seeds",
-           "step_summary", "CURVE_COLUMNS"]
+           "step_summary", "CURVE_COLUMNS", "compare", "SequentialComparison", "final_scores",
+           "improvement_matrix", "performance_profiles", "DECISIONS", "COMPARE_COLUMNS"]

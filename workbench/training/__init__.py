@@ -4,6 +4,7 @@
     job.status, job.metrics(), job.cancel(), job.wait(), job.policy
     resume(run_id)                                        # from the last checkpoint
     sweep(ds, algos=["cql", "bc"], seeds=range(5)).summary()
+    sweep(ds, algos=["cql", "bc"], seeds=range(3), executor="ray").run_until_decided(10, 3)
 
 See :mod:`workbench.training.job` for executors, exits and what stays non-deterministic in
 thread mode, :mod:`workbench.training.stream` for the live metric stream API,
@@ -19,14 +20,16 @@ from .algorithms import algorithms, resolve_algorithm
 from .evaluators import training_health
 from .executors import max_workers, set_max_workers
 from .job import TrainingJob, resume, train
+from .ray_executor import init_ray, ray_info, shutdown_ray
 from .runs import Run, load_run
 from .settings import DegenerateTrainingWarning, TrainSettings, degenerate_settings
 from .stream import MetricStream, Subscription, metric_stream
-from .sweep import Sweep, sweep
+from .sweep import SeedBudget, Sweep, sweep
 
 __all__ = ["train", "resume", "TrainingJob", "TrainSettings", "load_run", "Run", "algorithms",
            "degenerate_settings", "DegenerateTrainingWarning",
-           "resolve_algorithm", "sweep", "Sweep",
+           "resolve_algorithm", "sweep", "Sweep", "SeedBudget", "init_ray", "shutdown_ray",
+           "ray_info",
            "metric_stream", "MetricStream", "Subscription", "FastReplayBuffer",
            "training_health", "set_max_workers", "max_workers"]
 

@@ -1,8 +1,8 @@
 """``workbench train`` and ``workbench runs`` (wired into :mod:`workbench.cli`).
 
     workbench train DATASET --algo cql --steps N [--seed S] [--device auto] [--executor thread]
-                    [--env ID] [--log-every K] [--checkpoint-seconds S] [--set NAME=VALUE ...]
-                    [--json]
+                    [--ray-address auto|HOST:PORT] [--env ID] [--log-every K]
+                    [--checkpoint-seconds S] [--set NAME=VALUE ...] [--json]
     workbench runs [--json] [--run RUN_ID]
     workbench resume RUN_ID
 
@@ -47,7 +47,10 @@ def add_parser(subparsers: Any) -> None:
     s.add_argument("--steps", type=int, default=10_000, help="gradient updates")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
-    s.add_argument("--executor", default="thread", choices=["thread", "process"])
+    s.add_argument("--executor", default="thread", choices=["thread", "process", "ray"])
+    s.add_argument("--ray-address", default=None,
+                   help="with --executor ray: auto, host:port or ray://host:port (default: a "
+                   "local Ray on 127.0.0.1)")
     s.add_argument("--env", default=None, help="gymnasium id for eval/return")
     s.add_argument("--log-every", type=int, default=None)
     s.add_argument("--eval-every", type=int, default=None)
@@ -100,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
 
     job = train(args.dataset, algo=args.algo, n_steps=args.steps, seed=args.seed,
                 device=args.device, executor=args.executor, env=args.env,
+                **({} if args.ray_address is None else {"ray_address": args.ray_address}),
                 log_every=args.log_every, eval_every=args.eval_every,
                 checkpoint_every=args.checkpoint_every,
                 **({} if args.checkpoint_seconds is None else

@@ -13,6 +13,10 @@ A :class:`~workbench.training.job.TrainingJob` starts one *supervisor* thread th
     in a spawned worker process; hooks put messages on a queue that the supervisor relays
     (metric rows to the metric stream, progress and status to the job); bitwise
     reproducible for a seed.
+``ray``
+    in a Ray actor on a cluster (or a local Ray on loopback); the worker's store calls and
+    files come back as messages that the supervisor applies to this process's RunStore
+    (:mod:`workbench.training.ray_executor`); reproducible like ``process``.
 
 At most :func:`max_workers` jobs of an executor run at once (default: the number of CPU
 cores); the rest wait ``queued``.  Neither torch nor d3rlpy is imported here: the worker
@@ -83,6 +87,9 @@ class Executor:
 
     def __init__(self) -> None:
         self.slots = Slots(os.cpu_count() or 1)
+        #: :func:`set_max_workers` chose the number of slots (the Ray executor otherwise
+        #: sizes them to the cluster)
+        self.sized_by_user = False
 
     def run(self, job: TrainingJob) -> None:
         """The job's supervisor thread: take a slot (or end ``cancelled`` while queued),
@@ -104,6 +111,10 @@ class Executor:
 
     def terminate(self, job: TrainingJob) -> None:
         """Stop a worker that did not stop after its cancellation (called at exit)."""
+
+    def shutdown(self) -> None:
+        """Release what the executor holds (called at interpreter exit, after live jobs
+        were cancelled and joined)."""
 
 
 class ThreadExecutor(Executor):
@@ -206,8 +217,17 @@ def _relay(job: TrainingJob, kind: str, payload: Any) -> bool:
     return False
 
 
+def _ray_executor() -> Executor:
+    # registered whether or not Ray is installed: choosing it without Ray is a ConfigError
+    # that says how to install it (TrainSettings.resolve); Ray itself is imported on use
+    from .ray_executor import RayExecutor
+
+    return RayExecutor()
+
+
 #: The executors by name (``train(executor=...)``).
-EXECUTORS: dict[str, Executor] = {e.name: e for e in (ThreadExecutor(), ProcessExecutor())}
+EXECUTORS: dict[str, Executor] = {e.name: e for e in (ThreadExecutor(), ProcessExecutor(),
+                                                      _ray_executor())}
 
 
 def executor(name: str) -> Executor:
@@ -232,10 +252,12 @@ def set_max_workers(executor_name: str, n: int) -> None:
     if int(n) < 1:
         raise ConfigError(f"max workers must be >= 1, got {n}")
     ex.slots.resize(int(n))
+    ex.sized_by_user = True
 
 
 def max_workers(executor_name: str) -> int:
-    """The concurrency limit of ``executor_name`` (default: CPU cores)."""
+    """The concurrency limit of ``executor_name`` (default: CPU cores; for ``ray``, the
+    cluster's CPUs once connected)."""
     return executor(executor_name).slots.n
 
 

@@ -5,8 +5,10 @@ is what the RunStore reports for a run whose process died.  The handle works the
 whatever runs it (:mod:`workbench.training.executors`): ``thread`` (default: the worker runs
 in a thread of this process and shares the GPU; ``job.policy`` is the live object; each CPU
 job sets torch to one intra-op thread, ``torch.set_num_threads(1)`` being process-wide, so
-run jobs side by side rather than one job on many threads) or ``process`` (a spawned worker
-process per job; bitwise reproducible for a seed).  At most ``max_workers(executor)`` jobs
+run jobs side by side rather than one job on many threads), ``process`` (a spawned worker
+process per job; bitwise reproducible for a seed) or ``ray`` (a Ray actor per job on a
+cluster or a local Ray; reproducible like ``process``; metrics and checkpoints come back to
+this process: :mod:`workbench.training.ray_executor`).  At most ``max_workers(executor)`` jobs
 run at once; the rest wait ``queued``.
 
 Reproducibility in thread mode — what stays non-deterministic:
@@ -32,7 +34,9 @@ without an active exception").  A job that has not stopped in time is recorded
 ``crashed`` with the reason and can be resumed.  The handler is registered with
 ``threading._register_atexit``, which runs before non-daemon threads are joined and
 before ``atexit`` handlers, in particular before ``multiprocessing``'s, which would
-otherwise terminate process-executor workers before they can stop cleanly.
+otherwise terminate process-executor workers before they can stop cleanly, and before
+Ray's own shutdown; once the jobs are joined, a local Ray started by this process is shut
+down (a cluster it only connected to keeps running).
 
 ``train`` itself imports neither torch nor d3rlpy: hyperparameters are checked against a
 cached description of the d3rlpy configs (:mod:`workbench.training.algorithms`), the
@@ -137,6 +141,11 @@ def _at_exit() -> None:
         shutdown_jobs()
     except Exception:  # pragma: no cover - never turn an exit into a traceback
         traceback.print_exc()
+    for ex in _EXECUTORS.values():  # e.g. stop the local Ray this process started
+        try:
+            ex.shutdown()
+        except Exception:  # pragma: no cover
+            traceback.print_exc()
 
 
 try:  # runs before non-daemon threads are joined and before atexit handlers
@@ -153,7 +162,7 @@ class TrainingJob:
         run_id: key of the run in the RunStore.
         algo: the resolved d3rlpy algorithm name (``"discrete_cql"``).
         n_steps: total gradient updates of the run.
-        executor: ``"thread"`` or ``"process"``.
+        executor: ``"thread"``, ``"process"`` or ``"ray"``.
         store: the :class:`~workbench.tracking.RunStore` the run is recorded in.
     """
 
@@ -176,6 +185,12 @@ class TrainingJob:
         self._thread: threading.Thread | None = None
         self._proc: Any = None
         self._mp_cancel: Any = None
+        self._ray_actor: Any = None  # the job's Ray actor (ray executor)
+        self._ray_ds: Any = None  # the dataset's ObjectRef when a sweep put it already
+        self._worker: dict[str, Any] | None = None  # pid and host of the Ray worker
+        #: the id of the dataset's object in Ray's object store (``ray`` executor; the same
+        #: for every job of a sweep)
+        self.dataset_ref: str | None = None
         with _LIVE_LOCK:
             _LIVE.add(self)
 
@@ -207,6 +222,20 @@ class TrainingJob:
             except Exception:  # noqa: BLE001 - deleted run: keep "auto"
                 pass
         return dev
+
+    @property
+    def worker_pid(self) -> int | None:
+        """The process id of the job's worker: the spawned process (``process``), the Ray
+        actor's process (``ray``; on the host in :attr:`worker_host`), ``None`` in thread
+        mode or before the worker started."""
+        if self._proc is not None:
+            return self._proc.pid
+        return None if self._worker is None else int(self._worker["pid"])
+
+    @property
+    def worker_host(self) -> str | None:
+        """The host name of a Ray job's worker (``None`` for other executors)."""
+        return None if self._worker is None else str(self._worker["host"])
 
     @property
     def error(self) -> str | None:
@@ -438,8 +467,9 @@ def _dataset_source(ds: EpisodeDataset, home: Any) -> str:
 
 def train(ds: EpisodeDataset | str, algo: str = "cql", n_steps: int = 10_000, seed: int = 0,
           device: str = "auto", executor: str = "thread", env: Any = None, *,
-          log_every: int | None = None, eval_every: int | None = None,
-          checkpoint_every: int | None = None,
+          ray_address: str | None = None, ray_num_cpus: float = 1.0,
+          ray_num_gpus: float | None = None, log_every: int | None = None,
+          eval_every: int | None = None, checkpoint_every: int | None = None,
           checkpoint_seconds: float = DEFAULT_CHECKPOINT_SECONDS, holdout: float = 0.1,
           n_step: int = 1,
           eval_episodes: int = 5, keep_checkpoints: int = 2, store: RunStore | None = None,
@@ -457,8 +487,16 @@ def train(ds: EpisodeDataset | str, algo: str = "cql", n_steps: int = 10_000, se
         device: ``"auto"`` (``cuda:0`` when available, else CPU; resolved by the worker
             unless torch is already imported, see :attr:`TrainingJob.device`), ``"cpu"``,
             ``"cuda:N"``.
-        executor: ``"thread"`` (default) or ``"process"`` (spawned; bitwise reproducible).
+        executor: ``"thread"`` (default), ``"process"`` (spawned; bitwise reproducible) or
+            ``"ray"`` (a Ray actor; needs ``workbench[ray]``; reproducible like ``process``).
         env: gymnasium id (or environment object, thread executor only) for ``eval/return``.
+        ray_address: with ``executor="ray"``: ``None`` (default) uses this process's Ray
+            connection, or starts a local Ray on 127.0.0.1 only (see
+            :func:`~workbench.training.init_ray` to size it); ``"auto"``, ``"host:port"``
+            or ``"ray://host:port"``: an existing cluster.  Connecting happens here, in the
+            caller's thread (starting a local Ray takes ~15 s on 2 cores, once).
+        ray_num_cpus: CPUs reserved on the cluster per job (default 1: one torch thread).
+        ray_num_gpus: GPUs reserved per job (default: 1 with ``device="cuda"``, else 0).
         log_every: updates per logging interval (metrics are means over it; one store commit
             each); default ``min(500, n_steps // 10)`` (at least 1).
         eval_every: updates between evaluations (a multiple of ``log_every``; 0 = off);
@@ -494,8 +532,9 @@ def train(ds: EpisodeDataset | str, algo: str = "cql", n_steps: int = 10_000, se
         ConfigError: unknown algorithm/hyperparameter/device/executor, an algorithm for the
             other action space, ``n_steps`` smaller than one logging interval, bad intervals,
             a negative or non-numeric ``checkpoint_seconds``, ``compile_graph`` without
-            CUDA, an env object with the process executor.  Everything is checked before
-            any work starts.
+            CUDA, an env object with the process or Ray executor; ``executor="ray"`` without
+            Ray installed, a malformed ``ray_address``, a cluster that cannot be reached or
+            is too small for one job.  Everything is checked before any work starts.
         DatasetError: ``ds`` cannot be loaded.
     """
     from ..data.dataset import EpisodeDataset
@@ -507,12 +546,17 @@ def train(ds: EpisodeDataset | str, algo: str = "cql", n_steps: int = 10_000, se
         ds = load_dataset(ds)
     settings, spec_algo = TrainSettings(
         algo=algo, n_steps=n_steps, seed=seed, device=device, executor=executor, env=env,
+        ray_address=ray_address, ray_num_cpus=ray_num_cpus, ray_num_gpus=ray_num_gpus,
         log_every=log_every, eval_every=eval_every, checkpoint_every=checkpoint_every,
         checkpoint_seconds=checkpoint_seconds, holdout=holdout, n_step=n_step,
         eval_episodes=eval_episodes, keep_checkpoints=keep_checkpoints, nice=nice,
         hyperparameters=dict(hyperparameters)).resolve(ds)
     for problem in degenerate_settings(spec_algo, settings.n_steps, settings.hyperparameters):
         warnings.warn(f"{spec_algo.name}: {problem}", DegenerateTrainingWarning, stacklevel=2)
+    if settings.executor == "ray":  # connect now: an unreachable cluster is a ConfigError
+        from .ray_executor import connect
+
+        connect(settings.ray_address, settings.ray_num_cpus, settings.ray_num_gpus)
     store = store or default_store()
     run_id = _new_run_id(spec_algo.name)
     spec = RunSpec.from_settings(settings, run_id=run_id, store_path=str(store.path))
@@ -604,6 +648,14 @@ def resume(run_id: str, *, dataset: Any = None, n_steps: int | None = None,
     ex = executor or sp["executor"]
     if ex not in EXECUTORS:
         raise ConfigError(f"unknown executor {ex!r}; valid: {EXECUTORS}")
+    ray_address = sp.get("ray_address")
+    ray_num_cpus = float(sp.get("ray_num_cpus", 1.0))
+    ray_num_gpus = sp.get("ray_num_gpus")
+    if ex == "ray":
+        from .ray_executor import check_ray_address, connect
+
+        ray_address = check_ray_address(ray_address)
+        connect(ray_address, ray_num_cpus, ray_num_gpus)
     dev = check_device(device, defer_auto=True) if device else sp["device"]
     if total <= start_step:
         raise ConfigError(f"n_steps={total} is not beyond the checkpoint at step {start_step}")
@@ -612,6 +664,7 @@ def resume(run_id: str, *, dataset: Any = None, n_steps: int | None = None,
                    n_steps=total, log_every=int(sp["log_every"]),
                    eval_every=int(sp["eval_every"]), checkpoint_every=int(sp["checkpoint_every"]),
                    device=dev, store_path=str(store.path), executor=ex, env=sp.get("env"),
+                   ray_address=ray_address, ray_num_cpus=ray_num_cpus, ray_num_gpus=ray_num_gpus,
                    eval_episodes=int(sp["eval_episodes"]), holdout=float(sp["holdout"]),
                    n_step=int(sp["n_step"]), keep_checkpoints=int(sp["keep_checkpoints"]),
                    torch_threads=sp.get("torch_threads", 1), nice=int(sp.get("nice", 10)),

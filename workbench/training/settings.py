@@ -39,8 +39,14 @@ class TrainSettings:
         n_steps: gradient updates.
         seed: seeds initialisation, the sampler, the held-out split and evaluation episodes.
         device: ``"auto"``, ``"cpu"`` or ``"cuda:N"`` (``"auto"`` is resolved by the worker).
-        executor: ``"thread"`` or ``"process"``.
+        executor: ``"thread"``, ``"process"`` or ``"ray"``.
         env: gymnasium id (or env object, thread executor only) for ``eval/return``.
+        ray_address: with ``executor="ray"``: an existing cluster (``"auto"``,
+            ``"host:port"`` or ``"ray://host:port"``); ``None`` starts (or reuses) a local
+            Ray on 127.0.0.1 only (see :func:`workbench.training.init_ray`).
+        ray_num_cpus: CPUs the cluster reserves for each job (Ray executor).
+        ray_num_gpus: GPUs the cluster reserves for each job (Ray executor); ``None``: one
+            when ``device`` names CUDA, else none.
         log_every, eval_every, checkpoint_every: intervals in updates (``None``: defaults).
         checkpoint_seconds: wall-clock checkpoint interval in seconds (0 = off).
         holdout: fraction of episodes held out for the TD-error and value evaluation.
@@ -57,6 +63,9 @@ class TrainSettings:
     device: str = "auto"
     executor: str = "thread"
     env: Any = None
+    ray_address: str | None = None
+    ray_num_cpus: float = 1.0
+    ray_num_gpus: float | None = None
     log_every: int | None = None
     eval_every: int | None = None
     checkpoint_every: int | None = None
@@ -79,7 +88,9 @@ class TrainSettings:
             ConfigError: unknown algorithm/hyperparameter/device/executor, an algorithm for
                 the other action space, ``n_steps`` smaller than one logging interval, bad
                 intervals, a negative or non-numeric ``checkpoint_seconds``,
-                ``compile_graph`` without CUDA, an env object with the process executor.
+                ``compile_graph`` without CUDA, an env object with the process or Ray
+                executor; ``executor="ray"`` without Ray installed, a malformed
+                ``ray_address``, negative Ray resources.
         """
         from .algorithms import image_defaults, resolve_algorithm, validate_hyperparameters
         from .executors import EXECUTORS
@@ -87,8 +98,25 @@ class TrainSettings:
         hp = dict(self.hyperparameters)
         if self.executor not in EXECUTORS:
             raise ConfigError(f"unknown executor {self.executor!r}; valid: {tuple(EXECUTORS)}")
-        # "auto" stays unresolved (the worker resolves it) unless CUDA graphs need to know now
-        dev = check_device(self.device, defer_auto=not hp.get("compile_graph"))
+        ray_address, ray_num_cpus, ray_num_gpus = self.ray_address, self.ray_num_cpus, \
+            self.ray_num_gpus
+        if self.executor == "ray":
+            from .ray_executor import check_ray_address, require_ray
+
+            require_ray()
+            ray_address = check_ray_address(ray_address)
+            ray_num_cpus = _resource(ray_num_cpus, "ray_num_cpus")
+            if ray_num_gpus is not None:
+                ray_num_gpus = _resource(ray_num_gpus, "ray_num_gpus")
+        if self.executor == "ray" and str(self.device).strip().lower().startswith("cuda"):
+            # the cluster's GPUs, not this machine's: Ray gives the job one GPU, which the
+            # worker sees as cuda:0 (checked against the cluster when connecting)
+            dev = _cluster_cuda(self.device)
+            if ray_num_gpus is None:
+                ray_num_gpus = 1.0
+        else:
+            # "auto" stays unresolved (the worker resolves it) unless CUDA graphs need it now
+            dev = check_device(self.device, defer_auto=not hp.get("compile_graph"))
         n_steps = self.n_steps
         if isinstance(n_steps, bool) or not isinstance(n_steps, int) and not (
                 hasattr(n_steps, "__index__")):
@@ -121,9 +149,9 @@ class TrainSettings:
             raise ConfigError(f"nice must be an integer from 0 (normal priority) to 19 (lowest), "
                               f"got {nice!r}")
         env = self.env
-        if env is not None and not isinstance(env, str) and self.executor == "process":
-            raise ConfigError("the process executor needs env as a gymnasium id string (an env "
-                              "object cannot be sent to another process)")
+        if env is not None and not isinstance(env, str) and self.executor in ("process", "ray"):
+            raise ConfigError(f"the {self.executor} executor needs env as a gymnasium id string "
+                              "(an env object cannot be sent to another process)")
         if isinstance(env, str):
             import gymnasium as gym
 
@@ -141,7 +169,8 @@ class TrainSettings:
             eval_every=eval_every, checkpoint_every=checkpoint_every,
             checkpoint_seconds=checkpoint_seconds, holdout=float(self.holdout),
             n_step=int(self.n_step), eval_episodes=int(self.eval_episodes),
-            keep_checkpoints=int(self.keep_checkpoints), hyperparameters=hp)
+            keep_checkpoints=int(self.keep_checkpoints), hyperparameters=hp,
+            ray_address=ray_address, ray_num_cpus=ray_num_cpus, ray_num_gpus=ray_num_gpus)
         return resolved, algo
 
 
@@ -195,6 +224,24 @@ def _seconds(value: Any, what: str) -> float:
         raise ConfigError(f"{what} must be a finite number of seconds >= 0 (0 = off), got "
                           f"{value!r}")
     return value
+
+
+def _resource(value: Any, what: str) -> float:
+    """A Ray resource amount: a finite number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(
+            float(value)) or float(value) < 0:
+        raise ConfigError(f"{what} must be a number >= 0 (a share of the cluster's resources "
+                          f"reserved per job), got {value!r}")
+    return float(value)
+
+
+def _cluster_cuda(device: str) -> str:
+    """``"cuda"``/``"cuda:N"`` on a Ray cluster: the job's own GPU, ``cuda:0`` in its worker."""
+    d = device.strip().lower()
+    if d not in ("cuda", "cuda:0"):
+        raise ConfigError(f"device={device!r} with executor='ray': Ray assigns each job its "
+                          "own GPU, which its worker sees as cuda:0; pass device='cuda'")
+    return "cuda:0"
 
 
 def _round_up(x: int, m: int) -> int:

@@ -25,7 +25,7 @@ class Cancelled(Exception):
 
 @dataclasses.dataclass
 class RunSpec:
-    """Everything a worker needs to run (picklable, for the process executor).
+    """Everything a worker needs to run (picklable, for the process and Ray executors).
 
     ``device`` may be ``"auto"``: the worker resolves it (``cuda:0`` when available, else
     ``cpu:0``) and records the result in the run's ``device`` column.  ``attempt`` is the
@@ -45,6 +45,9 @@ class RunSpec:
     store_path: str
     executor: str = "thread"
     env: Any = None
+    ray_address: str | None = None
+    ray_num_cpus: float = 1.0
+    ray_num_gpus: float | None = None
     eval_episodes: int = 5
     holdout: float = 0.1
     n_step: int = 1

@@ -1,8 +1,13 @@
-"""Many jobs at once: algorithms × seeds, summarised with IQM and bootstrap CIs."""
+"""Many jobs at once: algorithms × seeds, summarised with IQM and bootstrap CIs, and
+compared with AdaStop until the seeds suffice (:meth:`Sweep.run_until_decided`).
+
+With ``executor="ray"`` the dataset goes into Ray's object store once per sweep: every job,
+including those :meth:`Sweep.run_until_decided` adds later, gets the same ``ObjectRef``."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
@@ -12,7 +17,40 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .job import TrainingJob
 
-__all__ = ["Sweep", "sweep"]
+__all__ = ["Sweep", "sweep", "SeedBudget"]
+
+
+@dataclass
+class SeedBudget:
+    """What :meth:`Sweep.run_until_decided` found and what it cost.
+
+    Attributes:
+        decisions: :func:`workbench.compare`'s table: one row per pair of algorithms with
+            ``decision`` (``larger``/``smaller``/``equal``), the stage it was taken at and
+            the seeds it used.
+        finished: every pair was decided before the budget ran out (otherwise AdaStop's
+            last stage declared the remaining pairs ``equal``).
+        stages: interim analyses run.
+        runs_used: runs whose final score entered the test (all algorithms together).
+        runs_started: runs this call started (0 when the sweep's seeds sufficed).
+        seeds: ``{algorithm: [seeds used]}``.
+        metric: the score compared (the mean of the last ``last`` values of it).
+    """
+
+    decisions: pd.DataFrame
+    finished: bool
+    stages: int
+    runs_used: int
+    runs_started: int
+    seeds: dict[str, list[int]] = field(default_factory=dict)
+    metric: str = ""
+
+    def __repr__(self) -> str:
+        pairs = ", ".join(f"{r.agent_a} {r.decision} than {r.agent_b}" if r.decision != "equal"
+                          else f"{r.agent_a} ~ {r.agent_b}"
+                          for r in self.decisions.itertuples())
+        return (f"SeedBudget({pairs}; {self.runs_used} runs used in {self.stages} stage(s), "
+                f"{self.runs_started} started, finished={self.finished})")
 
 
 class Sweep:
@@ -22,8 +60,11 @@ class Sweep:
         jobs: the :class:`~workbench.training.TrainingJob` handles, in submission order.
     """
 
-    def __init__(self, jobs: list[TrainingJob]) -> None:
+    def __init__(self, jobs: list[TrainingJob], *, launch: dict[str, Any] | None = None) -> None:
         self.jobs = jobs
+        #: how to start more runs like these (set by :func:`sweep`): dataset, steps, per-
+        #: algorithm hyperparameters, train keywords, the dataset's Ray ObjectRef
+        self._launch = launch
 
     def status(self) -> pd.DataFrame:
         """``run_id, algo, seed, status, step, n_steps`` per job."""
@@ -117,8 +158,7 @@ class Sweep:
         from ..stats import aggregate
 
         if metric is None:
-            metric = "eval/return" if any(len(j.metrics(["eval/return"])) for j in self.jobs) \
-                else "value/initial"
+            metric = self.default_metric()
         sc = self.scores(metric, last)
         ok = sc[np.isfinite(sc["score"])]
         if ok.empty:
@@ -130,6 +170,120 @@ class Sweep:
         failed = sc[~np.isfinite(sc["score"])].groupby("algo").size()
         table["n_failed"] = [int(failed.get(a, 0)) for a in table["algorithm"]]
         return table
+
+    def default_metric(self) -> str:
+        """``eval/return`` when any run logged it, else ``value/initial``."""
+        return ("eval/return" if any(len(j.metrics(["eval/return"])) for j in self.jobs)
+                else "value/initial")
+
+    def run_until_decided(self, max_seeds: int = 10, batch: int = 3, *,
+                          metric: str | None = None, last: int = 1, alpha: float = 0.05,
+                          B: int = 10_000, beta: float = 0.0, seed: int = 0,
+                          timeout: float | None = None, progress: bool = True) -> SeedBudget:
+        """Add seeds in stages until AdaStop has decided every pair of algorithms.
+
+        AdaStop's intended use (Mathieu et al., 2023; the ``adastop`` package): at stage
+        ``k`` every algorithm still in an undecided pair has ``k * batch`` finished runs;
+        the test then decides the pairs it can (``larger``, ``smaller`` or ``equal``, with
+        the family-wise error kept below ``alpha``) and only the algorithms of the pairs
+        left get ``batch`` more seeds.  The sweep's own runs are used first (in seed
+        order); new runs take the next unused seeds and the sweep's settings (same
+        executor; on Ray, the same dataset in the object store).  At the last stage,
+        ``max_seeds // batch``, the pairs still open are declared ``equal``.
+
+        Args:
+            max_seeds: the most seeds (runs) per algorithm.
+            batch: seeds added per algorithm and stage (AdaStop's ``n``).
+            metric: the score; default ``eval/return`` when logged, else ``value/initial``.
+            last: a run's score is the mean of its last ``last`` values of ``metric``.
+            alpha, B, beta, seed: AdaStop's level, permutations, early-accept power and the
+                seed of its permutations (see :func:`workbench.compare`).
+            timeout: seconds to wait for all stages together (``None``: no limit).
+            progress: show a progress bar while a stage trains.
+
+        Returns:
+            A :class:`SeedBudget`: the decisions, how many stages and runs it took.
+
+        Raises:
+            ConfigError: fewer than two algorithms, ``batch`` or ``max_seeds`` below 1 or
+                ``max_seeds < batch``, a sweep not made by :func:`sweep` (nothing to start
+                new runs from), bad AdaStop settings.
+            TrainingError: a run needed by the test did not complete or has no score.
+            TimeoutError: ``timeout`` passed.
+        """
+        import time
+
+        import numpy as np
+
+        from ..errors import TrainingError
+        from ..stats.compare import SequentialComparison
+
+        if self._launch is None:
+            raise ConfigError("this Sweep was not made by workbench.sweep(), so it cannot "
+                              "start more runs; compare its scores with workbench.compare()")
+        for what, v in (("max_seeds", max_seeds), ("batch", batch)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(f"{what} must be an integer >= 1, got {v!r}")
+        if max_seeds < batch:
+            raise ConfigError(f"max_seeds={max_seeds} is smaller than one batch ({batch})")
+        algos = list(dict.fromkeys(j.algo for j in self.jobs))
+        if len(algos) < 2:
+            raise ConfigError(f"run_until_decided compares algorithms: this sweep has "
+                              f"{algos}; sweep at least two")
+        K = max_seeds // batch
+        test = SequentialComparison(algos, n=batch, K=K, alpha=alpha, B=B, beta=beta,
+                                    seed=seed)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        started = 0
+        used: dict[str, list[TrainingJob]] = {}
+        for k in range(1, K + 1):
+            need = k * batch
+            active = test.active_agents()
+            for a in active:
+                have = sorted((j for j in self.jobs if j.algo == a), key=lambda j: j._spec.seed)
+                while len(have) < need:
+                    job = self._start_seed(a)
+                    have.append(job)
+                    started += 1
+                used[a] = have[:need]
+            Sweep([j for a in active for j in used[a]]).wait(
+                timeout=None if deadline is None else max(0.0, deadline - time.monotonic()),
+                progress=progress)
+            if metric is None:
+                metric = self.default_metric()
+            scores = {}
+            for a, jobs in used.items():
+                sc = Sweep(jobs).scores(metric, last)
+                bad = sc[(sc["status"] != "completed") | ~np.isfinite(sc["score"])]
+                if len(bad):
+                    raise TrainingError(f"runs {bad['run_id'].tolist()} of {a} ended "
+                                        f"{bad['status'].tolist()} or logged no {metric!r}: "
+                                        "resume or drop them, then call again")
+                scores[a] = sc["score"].to_numpy()
+            test.update(scores)
+            if test.finished:
+                break
+        table = test.result()
+        seeds = {a: [int(j._spec.seed) for j in used[a]] for a in algos}
+        return SeedBudget(decisions=table, finished=test.decided_all, stages=test.stages,
+                          runs_used=sum(len(v) for v in seeds.values()), runs_started=started,
+                          seeds=seeds, metric=str(metric))
+
+    def _start_seed(self, algo: str) -> TrainingJob:
+        """Start one more run of ``algo`` with the next unused seed and the sweep's settings."""
+        from .job import train
+
+        assert self._launch is not None
+        launch = self._launch
+        seed = max(j._spec.seed for j in self.jobs) + 1
+        name = launch["names"].get(algo, algo)
+        job = train(launch["ds"], algo=name, n_steps=launch["n_steps"], seed=seed, start=False,
+                    **launch["train_kwargs"], **launch["hyperparameters"].get(name, {}))
+        if launch.get("ray_ds") is not None:
+            job._ray_ds, job._ds = launch["ray_ds"], None
+        job._start()
+        self.jobs.append(job)
+        return job
 
     def __len__(self) -> int:
         return len(self.jobs)
@@ -153,11 +307,14 @@ def sweep(ds: Any, algos: Sequence[str] = ("cql",), seeds: Iterable[int] = (0, 1
         n_steps: updates per run.
         hyperparameters: per-algorithm hyperparameters, ``{algo: {name: value}}``.
         **train_kwargs: passed to :func:`~workbench.training.train` (``executor``, ``env``,
-            ``device``, ``log_every``, ``eval_every``...).
+            ``device``, ``log_every``, ``eval_every``, ``ray_address``...).  With
+            ``executor="ray"`` the dataset is put into Ray's object store once and shared
+            by every job.
 
     Raises:
         ConfigError: no algorithms or seeds, or any run's configuration is invalid.
     """
+    from ..data.dataset import EpisodeDataset
     from .job import train
 
     algos = list(algos)
@@ -168,16 +325,30 @@ def sweep(ds: Any, algos: Sequence[str] = ("cql",), seeds: Iterable[int] = (0, 1
     unknown = set(hp) - set(algos)
     if unknown:
         raise ConfigError(f"hyperparameters given for {sorted(unknown)}, not in algos {algos}")
+    if not isinstance(ds, EpisodeDataset):  # loaded once for every job
+        from ..data.io import load_dataset
+
+        ds = load_dataset(ds)
     pending: list[TrainingJob] = []
+    ray_ds = None
     try:
         for a in algos:
             for s in seeds:
                 pending.append(train(ds, algo=a, n_steps=n_steps, seed=s, start=False,
                                      **train_kwargs, **hp.get(a, {})))
+        if train_kwargs.get("executor") == "ray":
+            from .ray_executor import put_dataset
+
+            ray_ds = put_dataset(ds, train_kwargs.get("ray_address"))  # once per sweep
     except BaseException:
         for j in pending:  # nothing started: leave no trace of the half-built sweep
             j.store.delete_run(j.run_id)
         raise
     for j in pending:
+        if ray_ds is not None:
+            j._ray_ds, j._ds = ray_ds, None
         j._start()
-    return Sweep(pending)
+    names = {j.algo: a for j, a in zip(pending, [a for a in algos for _ in seeds])}
+    return Sweep(pending, launch={"ds": ds, "n_steps": n_steps, "hyperparameters": hp,
+                                  "train_kwargs": dict(train_kwargs), "ray_ds": ray_ds,
+                                  "names": names})

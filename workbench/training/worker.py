@@ -269,7 +269,7 @@ def _build(spec: RunSpec, ds: Any, run_dir: Path) -> tuple[Any, Any, Any, dict[s
             torch.cuda.set_rng_state_all(state["cuda_rng"])
     else:
         with INIT_LOCK:
-            if spec.executor == "process":
+            if spec.executor in ("process", "ray"):  # a process of its own: seed globally
                 d3rlpy.seed(spec.seed)
             torch.manual_seed(spec.seed)
             algo = config.create(device=spec.device)
@@ -346,9 +346,11 @@ def run_job(spec: RunSpec, ds: Any, hooks: Hooks, store: Any | None = None) -> s
     """Train one run to completion, cancellation or failure; returns the final status.
 
     Never raises for a training failure: the run ends ``failed`` with the traceback in the
-    store (``runs.error``) and in ``hooks.status``.  ``spec.device == "auto"`` is resolved
-    here and recorded in the run's ``device`` column; metric rows are written as attempt
-    ``spec.attempt``.
+    store (``runs.error``) and in ``hooks.status``.  ``store`` is the RunStore (default:
+    the one at ``spec.store_path``) or, on a Ray worker, a stand-in that sends every call
+    to the driver (:class:`~workbench.training.ray_executor._RemoteStore`).
+    ``spec.device == "auto"`` is resolved here and recorded in the run's ``device`` column;
+    metric rows are written as attempt ``spec.attempt``.
     """
     import torch
 
@@ -356,7 +358,7 @@ def run_job(spec: RunSpec, ds: Any, hooks: Hooks, store: Any | None = None) -> s
     from .evaluators import training_health
 
     quiet()
-    lower_cpu_priority(spec.nice, whole_process=spec.executor == "process")
+    lower_cpu_priority(spec.nice, whole_process=spec.executor in ("process", "ray"))
     store = store or RunStore(spec.store_path, reap=False)
     run_dir = store.run_dir(spec.run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -434,9 +436,11 @@ def run_job(spec: RunSpec, ds: Any, hooks: Hooks, store: Any | None = None) -> s
             store.add_artifact(spec.run_id, "final", final, kind="model",
                                step=adapter.committed_step)
             hooks.policy(algo)
-        health = training_health(store.metrics(spec.run_id))
-        store.update_run(spec.run_id, status=status, finished=time.time(),
-                         health=json.dumps(health.to_dict(orient="records")))
+        fields: dict[str, Any] = {}
+        if not getattr(store, "remote", False):  # a Ray worker's driver computes it
+            health = training_health(store.metrics(spec.run_id))
+            fields["health"] = json.dumps(health.to_dict(orient="records"))
+        store.update_run(spec.run_id, status=status, finished=time.time(), **fields)
     except BaseException:
         tb = traceback.format_exc()
         store.update_run(spec.run_id, status="failed", finished=time.time(), error=tb)

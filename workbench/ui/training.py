@@ -27,6 +27,7 @@ import panel as pn
 
 from ..errors import WorkbenchError
 from ..tracking.labels import run_label
+from .compare import SeedsComparison
 from .curves import AGGREGATE_REPS, BUFFER_LENGTH, COLUMNS, MetricHistory, TrainingCurves
 from .jobs import JobTable
 from .live import in_doc
@@ -64,6 +65,8 @@ class TrainingPanel(pn.viewable.Viewer):
 
     Attributes:
         form, job_table, curves: the three viewers the page composes.
+        compare: the across-seeds decisions, P(improvement) and performance profiles of
+            the completed runs (:class:`~workbench.ui.compare.SeedsComparison`).
         buffer: the drained rows (:class:`~workbench.ui.curves.MetricHistory`; ``.data``).
         live, live_agg, agg_box, agg_note: the curves' figures and the across-seeds box.
         n_batches: batches handed to the curves (for tests and benchmarks).
@@ -101,6 +104,9 @@ class TrainingPanel(pn.viewable.Viewer):
         self.buffer: MetricHistory = self.curves.history
         self.live, self.live_agg = self.curves.live, self.curves.live_agg
         self.agg_box, self.agg_note = self.curves.agg_box, self.curves.agg_note
+        # "are these agents different?" under the across-seeds curves (ui/compare.py)
+        self.compare = SeedsComparison()
+        self.agg_box.append(self.compare)
         for j in jobs or (ui_jobs() if self.follow_all else []):
             self.follow(j)
 
@@ -206,6 +212,9 @@ class TrainingPanel(pn.viewable.Viewer):
         sent = self._flush()
         self.job_table.refresh()
         self.curves.refresh_aggregate(busy=self.job_table.busy())
+        if self.view == "across seeds":  # recomputed only when a run finished
+            self.compare.update(lambda: self.buffer.data, self.metric, self.curves.groups,
+                                {j.run_id for j in self.jobs if j.status == "completed"})
         return sent
 
     def _flush(self) -> int:

@@ -44,8 +44,11 @@ class TrainingForm(pn.viewable.Viewer):
                                                 css_classes=["wb-seeds"])
         devices = ["auto", "cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
         self.device_select = pn.widgets.Select(label="Device", options=devices, width=100)
-        self.executor_select = pn.widgets.Select(label="Executor",
-                                                 options=["thread", "process"], width=100)
+        from ..training.ray_executor import ray_available
+
+        self.executor_select = pn.widgets.Select(
+            label="Executor", width=100,
+            options=["thread", "process"] + (["ray"] if ray_available() else []))
         self.env_input = pn.widgets.TextInput(label="Evaluate in environment (optional)",
                                               value="", width=220)
         self.hp_box = pn.Row()
