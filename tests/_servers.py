@@ -14,6 +14,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 WORKBENCH = str(Path(sys.executable).parent / "workbench")
+#: The checkout under test: the served process imports its ``workbench`` (the virtualenv's
+#: editable install may point at another checkout, e.g. in a git worktree).
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -44,7 +47,8 @@ def served(*args: str, env: dict | None = None):
     port = free_port()
     proc = subprocess.Popen([WORKBENCH, "serve", "--port", str(port), *args],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, **(env or {})}, start_new_session=True)
+                            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+                            start_new_session=True)
     try:
         yield f"http://127.0.0.1:{port}", proc
     finally:

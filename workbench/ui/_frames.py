@@ -6,6 +6,7 @@ No statistics live here beyond reshaping and sampling: aggregates across seeds c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -15,7 +16,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ..data.dataset import EpisodeDataset
 
-__all__ = ["episode_steps", "action_frame", "state_axes", "state_frame", "report_table"]
+__all__ = ["episode_steps", "action_frame", "state_axes", "state_frame", "report_table",
+           "distinct_seed_groups", "aggregate_note"]
 
 
 def _flat(a: np.ndarray) -> np.ndarray:
@@ -101,3 +103,56 @@ def report_table(report: Any) -> pd.DataFrame:
     rows = [(title, label, value) for title, items in report.sections()
             for label, value in items]
     return pd.DataFrame(rows, columns=["section", "quantity", "value"])
+
+
+def distinct_seed_groups(runs: Sequence[tuple[str, Any, Any]]) -> tuple[dict[str, Any],
+                                                                        list[str]]:
+    """Runs grouped for an across-seeds aggregate: one run per (group, seed).
+
+    Two runs of one algorithm with the same seed are not two samples of its seed
+    distribution, so only the newest of them is kept.  A seed that is not known (``None``,
+    ``"?"``, NaN) counts as a seed of its own.
+
+    Args:
+        runs: ``(run_id, group, seed)`` triples, oldest first.
+
+    Returns:
+        ``({run_id: group}`` of the runs kept, ``[run ids left out]``, oldest first).
+    """
+    newest: dict[tuple[Any, Any], str] = {}
+    for run_id, group, seed in runs:
+        known = seed is not None and seed != "?" and not (isinstance(seed, float)
+                                                         and np.isnan(seed))
+        newest[(group, int(seed) if known else ("run", run_id))] = run_id
+    kept = set(newest.values())
+    groups = {rid: g for rid, g, _ in runs if rid in kept}
+    return groups, [rid for rid, _, _ in runs if rid not in kept]
+
+
+def aggregate_note(agg: pd.DataFrame, metric: str, groups: dict[str, Any],
+                   seeds: dict[str, Any], left_out: Sequence[str]) -> str:
+    """What an across-seeds plot aggregates, in words (Markdown): per group the metric,
+    the runs and their seeds, the step range; the runs left out and why.
+
+    Args:
+        agg: :func:`workbench.stats.curves_across_seeds` of the runs in ``groups``.
+        metric: the metric aggregated.
+        groups: ``{run_id: group}`` of the runs aggregated.
+        seeds: ``{run_id: seed}``.
+        left_out: run ids not aggregated (an older run of the same algorithm and seed).
+    """
+    lines = []
+    for g, d in agg.groupby("group", sort=False):
+        ids = [rid for rid, gg in groups.items() if gg == g]
+        seed_list = ", ".join(str(seeds.get(r, "?")) for r in ids)
+        lo, hi = int(d["step"].min()), int(d["step"].max())
+        n_lo, n_hi = int(d["n_runs"].min()), int(d["n_runs"].max())
+        per_step = (f"{n_hi}" if n_lo == n_hi else f"{n_lo}–{n_hi}")
+        lines.append(f"- **{g}**: `{metric}` over {len(ids)} runs with distinct seeds "
+                     f"({seed_list}); steps {lo:,}–{hi:,}, {per_step} runs at each step "
+                     "(a step counts once at least two runs reached it)")
+    if left_out:
+        lines.append(f"- left out: {len(left_out)} older run(s) of an algorithm and seed "
+                     "already shown (the same seed is not a new sample): "
+                     + ", ".join(f"`{r}`" for r in left_out))
+    return "\n".join(lines)

@@ -34,6 +34,7 @@ import param
 
 from ..stats import curves_across_seeds
 from ..tracking.labels import preferred_metric
+from ._frames import aggregate_note, distinct_seed_groups
 from .live import LiveAggregate, LiveCurves, in_doc
 
 __all__ = ["TrainingCurves", "MetricHistory", "BUFFER_LENGTH", "AGGREGATE_REPS", "COLUMNS"]
@@ -110,8 +111,10 @@ class TrainingCurves(pn.viewable.Viewer):
 
     Runs are added with :meth:`add_run`; drained rows with :meth:`append` (the new points
     only reach the plot).  ``view="across seeds"`` shows the mean, the IQM and its band per
-    group (:func:`workbench.stats.curves_across_seeds`, cached per step).  Changes to the
-    figures go through :func:`~workbench.ui.live.in_doc`.
+    group (:func:`workbench.stats.curves_across_seeds`, cached per step) over runs with
+    distinct seeds: of two runs of one algorithm and seed only the newer counts
+    (:func:`~workbench.ui._frames.distinct_seed_groups`), and the note says what is
+    aggregated.  Changes to the figures go through :func:`~workbench.ui.live.in_doc`.
 
     Args:
         length: rows of history (and points per run on the live plot) kept.
@@ -130,6 +133,7 @@ class TrainingCurves(pn.viewable.Viewer):
         self.live_agg = LiveAggregate()
         self.labels: dict[str, str] = {}  # run_id -> legend label
         self.groups: dict[str, str] = {}  # run_id -> across-seeds group (the algorithm)
+        self.seeds: dict[str, Any] = {}  # run_id -> its seed (None: not known)
         self._names: set[str] = set()
         self._agg_cache: dict = {}  # (metric, group, step, settings, values) -> row
         self._agg_dirty = False
@@ -145,11 +149,13 @@ class TrainingCurves(pn.viewable.Viewer):
                                  sizing_mode="stretch_width")
 
     # ------------------------------------------------------------------ data
-    def add_run(self, run_id: str, label: str, group: str) -> None:
+    def add_run(self, run_id: str, label: str, group: str, seed: Any = None) -> None:
         """Give ``run_id`` its line and legend entry now (before its first point), labelled
-        ``label``, aggregated across seeds with the runs of ``group``."""
+        ``label``, aggregated across seeds with the runs of ``group`` (``seed``: its seed;
+        a newer run of the same group and seed replaces it there)."""
         self.labels[run_id] = label
         self.groups[run_id] = group
+        self.seeds[run_id] = seed
         in_doc(self.live.figure, lambda: self.live.add_run(run_id, label))
 
     def append(self, rows: pd.DataFrame) -> int:
@@ -171,10 +177,18 @@ class TrainingCurves(pn.viewable.Viewer):
             if self.metric_select.value not in opts:
                 self.metric_select.value = preferred_metric(opts)
 
+    def aggregated(self) -> tuple[dict[str, str], list[str]]:
+        """``({run_id: group}`` of the runs the across-seeds view aggregates, ``[run ids
+        left out]``): one run per group and seed, the newest."""
+        return distinct_seed_groups([(rid, g, self.seeds.get(rid))
+                                     for rid, g in self.groups.items()])
+
     def aggregate_frame(self) -> pd.DataFrame:
         """Mean, IQM and the IQM's bootstrap CI per group and step for the shown metric
-        (:func:`workbench.stats.curves_across_seeds` of the history)."""
-        return curves_across_seeds(self.history.data, self.metric, self.groups,
+        (:func:`workbench.stats.curves_across_seeds` of the history, over
+        :meth:`aggregated`'s runs)."""
+        groups, _ = self.aggregated()
+        return curves_across_seeds(self.history.data, self.metric, groups,
                                    reps=self.reps, cache=self._agg_cache)
 
     # ------------------------------------------------------------------ rendering
@@ -205,17 +219,24 @@ class TrainingCurves(pn.viewable.Viewer):
 
     def _draw_aggregate(self) -> None:
         self._agg_dirty, self._agg_time = False, time.monotonic()
+        groups, left_out = self.aggregated()
         agg = self.aggregate_frame()
         title = f"{self.metric} across seeds"
+        self.live_agg.figure.yaxis.axis_label = self.metric or "value"
         if agg.empty:
-            counts = pd.Series(list(self.groups.values()), dtype=object).value_counts()
-            self.agg_note.object = ("Across seeds needs at least two runs of one algorithm "
-                                    "(type several seeds, e.g. `0, 1, 2`). Runs per "
-                                    "algorithm: " + (", ".join(f"{a}: {n}" for a, n in
-                                                               counts.items()) or "none"))
+            runs = pd.Series(list(self.groups.values()), dtype=object).value_counts()
+            distinct = pd.Series(list(groups.values()), dtype=object).value_counts()
+            self.agg_note.object = (
+                "Across seeds needs at least two runs of one algorithm with distinct seeds "
+                "(type several seeds, e.g. `0, 1, 2`). Runs per algorithm: "
+                + (", ".join(f"{a}: {distinct.get(a, 0)} distinct seed(s)"
+                             + (f" ({n} runs)" if n != distinct.get(a, 0) else "")
+                             for a, n in runs.items()) or "none"))
         else:
-            self.agg_note.object = ("Solid: IQM across seeds with its 95 % stratified-"
-                                    "bootstrap band; dashed: mean (Agarwal et al., 2021).")
+            self.agg_note.object = (
+                "Solid: IQM across seeds with its 95 % stratified-bootstrap band; dashed: "
+                "mean (Agarwal et al., 2021).\n\n"
+                + aggregate_note(agg, self.metric, groups, self.seeds, left_out))
         self.live_agg.update(agg, title=title)
 
     def __panel__(self) -> Any:

@@ -1,5 +1,10 @@
 """Datasets page: the built-in catalog, files under the allowed roots, collection from an
-environment, a summary and an episode browser."""
+environment, a summary and an episode browser.
+
+A catalog family is built on first use (an online agent, then four datasets: a minute or
+two); the page shows what is being built and its steps done / total meanwhile, as the
+notebook's progress bars do.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,17 @@ import param
 from ..data.collect import SCHEMES
 from ..errors import WorkbenchError
 from . import _frames, plots
-from .state import FAILED, WorkbenchState, files_under, in_worker, resolve_under_roots, say
+from ._format import fmt_seconds, fmt_value, set_table, table
+from .progress import ProgressView
+from .state import (
+    WorkbenchState,
+    busy_on_click,
+    files_under,
+    resolve_under_roots,
+    run_action,
+    say,
+    settle,
+)
 
 __all__ = ["DatasetsPanel", "SCHEMES"]
 
@@ -68,32 +83,47 @@ class DatasetsPanel(pn.viewable.Viewer):
         self.seed_input = pn.widgets.IntInput(label="Seed", value=0, start=0, width=80)
         self.collect_button = pn.widgets.Button(label="Collect", color="primary",
                                                 css_classes=["wb-collect"])
-        self.progress = pn.indicators.Progress(value=0, max=100, visible=False, width=320)
-        self.progress_text = pn.pane.Str("", visible=False)
-        self.status = pn.pane.Alert("Pick a catalog dataset and press *Load catalog dataset* "
-                                    "(a catalog family is built on first use, about a minute).",
+        self.progress_view = ProgressView()
+        self.progress, self.progress_text = self.progress_view.bar, self.progress_view.text
+        self.status = pn.pane.Alert("Pick a catalog dataset and press *Load catalog dataset*: "
+                                    "a catalog family is built on first use (an online agent "
+                                    "and four datasets, a minute or two; progress is shown), "
+                                    "then loads in a second.",
                                     alert_type="info", css_classes=["wb-datasets-status"])
         # -- the loaded datasets
         self.current_select = pn.widgets.Select(label="Loaded datasets", options=[],
-                                                css_classes=["wb-current-dataset"], width=260)
-        self.summary = pn.widgets.Tabulator(pd.DataFrame(), disabled=True, show_index=False,
-                                            width=360, height=380, css_classes=["wb-summary"])
-        self.returns_pane = pn.pane.HoloViews(None, css_classes=["wb-episode-returns"])
+                                                css_classes=["wb-current-dataset"], width=260,
+                                                visible=False)
+        self.summary = table(pd.DataFrame(columns=["field", "value"]), wrap=["value"],
+                             widths={"value": 240}, round_numbers=False, width=480,
+                             height=460, sizing_mode="fixed", css_classes=["wb-summary"],
+                             visible=False)
+        self.returns_pane = pn.pane.HoloViews(None, css_classes=["wb-episode-returns"],
+                                              visible=False)
         self.episode_input = pn.widgets.IntInput.from_param(self.param.episode, label="Episode",
                                                             width=120)
         self.episode_pane = pn.pane.HoloViews(None)
-        self.catalog_table = pn.widgets.Tabulator(catalog.catalog_frame(), disabled=True,
-                                                  show_index=False, sizing_mode="stretch_width",
-                                                  height=260)
+        self.episode_box = pn.Column(
+            pn.Row(self.episode_input, pn.pane.Markdown("Episode browser: pick an episode to "
+                                                        "see its observations, actions and "
+                                                        "rewards.")),
+            self.episode_pane, visible=False, sizing_mode="stretch_width")
+        self.catalog_table = table(catalog.catalog_frame(), wrap=["description"],
+                                   widths={"description": 300, "path": 260},
+                                   hidden_columns=["family", "env_id", "path"],
+                                   css_classes=["wb-catalog-table"])
+        self.catalog_card = pn.Card(self.catalog_table, title="The built-in catalog",
+                                    collapsed=False, sizing_mode="stretch_width",
+                                    css_classes=["wb-catalog-card"])
         # -- wiring
         self.catalog_button.on_click(self._on_catalog)
         self.file_button.on_click(self._on_file)
         self.collect_button.on_click(self._on_collect)
+        busy_on_click(self.catalog_button, self.file_button, self.collect_button)
         self.file_select.param.watch(lambda e: setattr(self.path_input, "value", e.new or ""),
                                      "value")
         self.current_select.param.watch(self._on_current, "value")
         self.state.param.watch(self._sync_loaded, ["datasets", "current"])
-        self._collect_info: dict[str, Any] = {}
         self.refresh_files()
         self._sync_loaded()
 
@@ -111,40 +141,66 @@ class DatasetsPanel(pn.viewable.Viewer):
         A path outside the roots is refused (message on the page, ``None`` returned).
         """
         source = source if source is not None else self.catalog_select.value
+        t0 = time.perf_counter()
         try:
-            ds, name = self._read(source)
+            ds, name, frame = self._read(source)
         except WorkbenchError as exc:
             say(self.status, str(exc), "danger")
             return None
-        return self._loaded(name, ds, 0.0)
+        self._show_loaded(name, ds, frame)
+        say(self.status, self._loaded_text(name, ds, time.perf_counter() - t0), "success")
+        return ds
 
-    def _read(self, source: str) -> tuple[Any, str]:
+    def _read(self, source: str, progress: Any = None) -> tuple[Any, str, pd.DataFrame]:
+        """The dataset, its name and the catalog table to show afterwards (worker thread).
+
+        A catalog family that is not built yet is built first, reporting its steps to
+        ``progress(desc, n_done, total)`` when given."""
         from ..data import catalog
         from ..data.io import load_dataset
 
         if source in catalog.catalog_names():
-            return load_dataset(source, progress=False), source
+            if progress is not None and not catalog.is_built(source):
+                catalog.build_family(source, progress=progress)
+            return load_dataset(source, progress=False), source, catalog.catalog_frame()
         path = resolve_under_roots(source, self.state.dataset_roots)
         ds = load_dataset(path, progress=False)
-        return ds, ds.name if ds.name and ds.name not in self.state.datasets else path.name
+        name = ds.name if ds.name and ds.name not in self.state.datasets else path.name
+        return ds, name, catalog.catalog_frame()
 
-    def _loaded(self, name: str, ds: Any, seconds: float) -> Any:
+    def _show_loaded(self, name: str, ds: Any, catalog_frame: pd.DataFrame | None) -> None:
         self.state.add_dataset(name, ds)
-        say(self.status, f"Loaded **{name}**: {ds.n_episodes:,} episodes, "
-            f"{ds.n_transitions:,} transitions" + (f" ({seconds:.1f} s)." if seconds else "."),
-            "success")
-        from ..data import catalog
+        if catalog_frame is not None:
+            set_table(self.catalog_table, catalog_frame)
+        self.catalog_card.collapsed = True  # the loaded dataset comes first now
 
-        self.catalog_table.value = catalog.catalog_frame()
-        return ds
+    @staticmethod
+    def _loaded_text(name: str, ds: Any, seconds: float) -> str:
+        return (f"Loaded **{name}**: {ds.n_episodes:,} episodes, {ds.n_transitions:,} "
+                f"transitions ({fmt_seconds(seconds)}).")
 
     async def _run_load(self, source: str, button: Any) -> None:
-        say(self.status, f"Loading {source} …")
-        t0 = time.perf_counter()
-        read = await in_worker(self.status, self._read, source, button=button)
-        if read is not FAILED:
-            ds, name = read
-            self._loaded(name, ds, time.perf_counter() - t0)
+        from ..data import catalog
+
+        progress = None
+        busy = f"Loading {source}"
+        if source in catalog.catalog_names() and not catalog.is_built(source):
+            spec = catalog.FAMILIES[source.rpartition("-")[0]]
+            n_sets = len(SCHEMES) - 1  # replay is the online run's own transitions
+            busy = (f"Building the {spec.family} catalog family (first use: an online agent "
+                    f"on {spec.env_id}, then {n_sets} datasets) to load {source}")
+            self.progress_view.start(f"Building the **{spec.family}** catalog family",
+                                     total=spec.online_steps + n_sets * spec.n_steps,
+                                     skip_unless_first=("train", spec.online_steps))
+            progress = self.progress_view.sink
+        try:
+            await run_action(
+                self.status, busy, self._read, source, progress, button=button,
+                tick=self.progress_view.show if progress else None,
+                show=lambda r: self._show_loaded(r[1], r[0], r[2]),
+                done=lambda r, sec: self._loaded_text(r[1], r[0], sec))
+        finally:
+            self.progress_view.stop()
 
     async def _on_catalog(self, _event: Any = None) -> None:
         await self._run_load(self.catalog_select.value, self.catalog_button)
@@ -154,6 +210,7 @@ class DatasetsPanel(pn.viewable.Viewer):
         try:  # refuse outside paths before any work, with a message
             resolve_under_roots(source, self.state.dataset_roots)
         except WorkbenchError as exc:
+            settle(self.file_button)
             say(self.status, f"Refused: {exc}", "danger")
             return
         await self._run_load(source, self.file_button)
@@ -168,42 +225,38 @@ class DatasetsPanel(pn.viewable.Viewer):
         kw = self._collect_kwargs()
         kw.update({k: v for k, v in {"env_id": env_id, "policy": policy, "n_steps": n_steps,
                                      "seed": seed}.items() if v is not None})
+        t0 = time.perf_counter()
         try:
             ds = _collect_with_progress(self._sink, **kw)
         except WorkbenchError as exc:
             say(self.status, str(exc), "danger")
             return None
-        return self._loaded(self._collect_name(kw), ds, 0.0)
+        name = self._collect_name(kw)
+        self._show_loaded(name, ds, None)
+        say(self.status, self._loaded_text(name, ds, time.perf_counter() - t0), "success")
+        return ds
 
     @staticmethod
     def _collect_name(kw: dict[str, Any]) -> str:
         return f"{kw['env_id']}-{kw['policy']}-{kw['n_steps']}-s{kw['seed']}"
 
     def _sink(self, desc: str, n: int, total: int) -> None:
-        self._collect_info = {"desc": desc, "n": n, "total": total}
-
-    def _show_progress(self) -> None:
-        info = self._collect_info
-        if info:
-            self.progress.value = int(100 * info["n"] / max(1, info["total"]))
-            self.progress_text.object = f"{info['desc']}: {info['n']:,} / {info['total']:,} steps"
+        """Collection progress from the worker thread (shown by the page's tick)."""
+        self.progress_view.sink(desc, n, total)
 
     async def _on_collect(self, _event: Any = None) -> None:
         kw = self._collect_kwargs()
-        self.progress.visible = self.progress_text.visible = True
-        self.progress.value, self._collect_info = 0, {}
-        say(self.status,
-            f"Collecting {kw['n_steps']:,} steps of {kw['env_id']} ({kw['policy']}) …")
-        cb = pn.state.add_periodic_callback(self._show_progress, period=300)
-        t0 = time.perf_counter()
+        name = self._collect_name(kw)
+        self.progress_view.start(f"Collecting **{name}**")
         try:
-            ds = await in_worker(self.status, _collect_with_progress, self._sink,
-                                 button=self.collect_button, **kw)
+            await run_action(
+                self.status, f"Collecting {kw['n_steps']:,} steps of {kw['env_id']} "
+                f"({kw['policy']})", _collect_with_progress, self._sink,
+                button=self.collect_button, tick=self.progress_view.show,
+                show=lambda ds: self._show_loaded(name, ds, None),
+                done=lambda ds, sec: self._loaded_text(name, ds, sec), **kw)
         finally:
-            cb.stop()
-            self.progress.visible = self.progress_text.visible = False
-        if ds is not FAILED:
-            self._loaded(self._collect_name(kw), ds, time.perf_counter() - t0)
+            self.progress_view.stop()
 
     # ------------------------------------------------------------------ views
     def _sync_loaded(self, *_: Any) -> None:
@@ -224,11 +277,14 @@ class DatasetsPanel(pn.viewable.Viewer):
 
     def _render(self) -> None:
         ds = self.dataset
+        shown = ds is not None
+        for w in (self.current_select, self.summary, self.returns_pane, self.episode_box):
+            w.visible = shown
         if ds is None:
             return
         s = ds.summary()
-        self.summary.value = pd.DataFrame({"field": list(s), "value": [str(v) for v in
-                                                                        s.values()]})
+        self.summary.value = pd.DataFrame({"field": list(s),
+                                           "value": [fmt_value(v) for v in s.values()]})
         from ..diagnostics import episode_frame
 
         self.returns_pane.object = plots.episode_returns(episode_frame(ds))
@@ -259,13 +315,6 @@ class DatasetsPanel(pn.viewable.Viewer):
                     pn.Row(self.steps_input, self.seed_input), self.collect_button,
                     title="Collect from an environment", collapsible=False, width=400))
         return pn.Column(
-            "## Datasets", sources, self.status, self.progress_text, self.progress,
-            self.current_select,
-            pn.Row(self.summary, self.returns_pane),
-            pn.Row(self.episode_input, pn.pane.Markdown("Episode browser: pick an episode "
-                                                        "to see its observations, actions "
-                                                        "and rewards.")),
-            self.episode_pane,
-            pn.Card(self.catalog_table, title="The built-in catalog", collapsed=True,
-                    sizing_mode="stretch_width"),
+            sources, self.status, self.progress_text, self.progress, self.catalog_card,
+            self.current_select, pn.Row(self.summary, self.returns_pane), self.episode_box,
             sizing_mode="stretch_width")

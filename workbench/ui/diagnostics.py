@@ -1,9 +1,9 @@
-"""Diagnostics page: the report of the current dataset, its distributions and coverage, and
-the TQ–SACo map of every loaded dataset."""
+"""Diagnostics page: the headline numbers (TQ, SACo) and the report of the current dataset,
+its distributions and coverage, and the TQ–SACo map of every loaded dataset."""
 
 from __future__ import annotations
 
-import asyncio
+import html
 from typing import Any
 
 import pandas as pd
@@ -11,7 +11,8 @@ import panel as pn
 
 from ..errors import WorkbenchError
 from . import _frames, plots
-from .state import FAILED, WorkbenchState, in_worker, say
+from ._format import fmt_value, set_table, table
+from .state import WorkbenchState, run_action, say, served_loop
 
 __all__ = ["DiagnosticsPanel"]
 
@@ -38,10 +39,15 @@ class DiagnosticsPanel(pn.viewable.Viewer):
                                                 css_classes=["wb-diag-dataset"])
         self.status = pn.pane.Alert("Load a dataset on the Datasets page.", alert_type="info",
                                     css_classes=["wb-diag-status"])
-        self.report_table = pn.widgets.Tabulator(pd.DataFrame(), disabled=True,
-                                                 show_index=False, groupby=["section"],
-                                                 width=520, height=420,
-                                                 css_classes=["wb-report"])
+        self.headline = pn.pane.HTML("", css_classes=["wb-headline"],
+                                     sizing_mode="stretch_width")
+        # the section is the group header: its column would only repeat it
+        self.report_table = table(pd.DataFrame(columns=["section", "quantity", "value"]),
+                                  wrap=["quantity", "value"],
+                                  widths={"quantity": 250, "value": 270},
+                                  round_numbers=False, groupby=["section"],
+                                  hidden_columns=["section"], width=560, height=480,
+                                  sizing_mode="fixed", css_classes=["wb-report"])
         self.returns_pane = pn.pane.HoloViews(None)
         self.lengths_pane = pn.pane.HoloViews(None)
         self.actions_pane = pn.pane.HoloViews(None)
@@ -76,12 +82,7 @@ class DiagnosticsPanel(pn.viewable.Viewer):
 
     def _schedule(self) -> None:
         """Compute in a worker thread in a served session; synchronously otherwise."""
-        doc = pn.state.curdoc
-        served = doc is not None and getattr(doc, "session_context", None) is not None
-        try:
-            loop = asyncio.get_running_loop() if served else None
-        except RuntimeError:
-            loop = None
+        loop = served_loop()
         if loop is None:
             self.refresh()
         else:
@@ -121,10 +122,13 @@ class DiagnosticsPanel(pn.viewable.Viewer):
         name = self.dataset_select.value
         if not name:
             return
-        say(self.status, f"Diagnosing {name} …")
-        computed = await in_worker(self.status, self._compute, name)
-        if computed is not FAILED and name == self.dataset_select.value:
-            self._show(name, *computed)
+
+        def show(computed: tuple[Any, pd.DataFrame]) -> None:
+            if name == self.dataset_select.value:
+                self._show(name, *computed)
+
+        await run_action(self.status, f"Diagnosing {name} (TQ, SACo, coverage)", self._compute,
+                         name, show=show, done=lambda r, sec: self._summary(name, r[0], sec))
 
     # ------------------------------------------------------------------ rendering
     def _show(self, name: str, rep: Any, map_frame: pd.DataFrame) -> None:
@@ -132,7 +136,8 @@ class DiagnosticsPanel(pn.viewable.Viewer):
 
         ds = self.state.datasets[name]
         self.report, self._shown = rep, name
-        self.report_table.value = _frames.report_table(rep)
+        self.headline.object = _headline(rep)
+        set_table(self.report_table, _frames.report_table(rep))
         ep = episode_frame(ds).assign(dataset=name)
         self.returns_pane.object = plots.return_histogram(ep, title=f"Episode returns: {name}")
         self.lengths_pane.object = plots.length_histogram(ep, title=f"Episode lengths: {name}")
@@ -152,9 +157,15 @@ class DiagnosticsPanel(pn.viewable.Viewer):
             self._quiet = False
         self._render_coverage()
         self._render_map(map_frame)
-        tq = "n/a" if rep.tq is None else f"{rep.tq:.3f}"
-        saco = "n/a" if rep.saco is None else f"{rep.saco:.3f}"
-        say(self.status, f"**{name}**: TQ {tq}, SACo {saco}.", "success")
+        say(self.status, self._summary(name, rep, None), "success")
+
+    @staticmethod
+    def _summary(name: str, rep: Any, seconds: float | None) -> str:
+        from ._format import fmt_seconds
+
+        took = "" if seconds is None else f" ({fmt_seconds(seconds)})"
+        return (f"**{name}**: TQ {fmt_value(rep.tq, 3)}, SACo {fmt_value(rep.saco, 3)}"
+                f"{took}.")
 
     def _render_coverage(self) -> None:
         name = self._shown
@@ -189,10 +200,39 @@ class DiagnosticsPanel(pn.viewable.Viewer):
 
     def __panel__(self) -> Any:
         return pn.Column(
-            "## Diagnostics", self.dataset_select, self.status,
+            self.dataset_select, self.status, self.headline,
             pn.Row(self.report_table, pn.Column(self.map_pane, self.map_note)),
             pn.Row(self.returns_pane, self.lengths_pane),
             pn.Row(self.actions_pane,
                    pn.Column(pn.Row(self.view_select, self.x_select, self.y_select),
                              self.coverage_pane)),
             sizing_mode="stretch_width")
+
+
+#: What each headline number means, shown under it.
+_HEADLINE_HELP = {
+    "TQ": "trajectory quality: 0 = random, 1 = expert returns",
+    "SACo": "state–action coverage relative to the reference",
+    "lSACo": "log-count variant of SACo",
+}
+
+
+def _headline(rep: Any) -> str:
+    """The report's headline numbers as large figures (HTML), each with what it means."""
+    cells = []
+    for label, value in (("TQ", rep.tq), ("SACo", rep.saco), ("lSACo", rep.lsaco)):
+        shown = "n/a" if value is None else fmt_value(value, 3)
+        cells.append(
+            f"<div class='wb-figure' style='display:inline-block;min-width:170px;"
+            f"margin:0 28px 6px 0;vertical-align:top'>"
+            f"<div style='font-size:13px;color:#555'>{label}</div>"
+            f"<div class='wb-figure-value' style='font-size:30px;font-weight:600;"
+            f"line-height:1.2'>{html.escape(shown)}</div>"
+            f"<div style='font-size:12px;color:#666;max-width:220px'>"
+            f"{_HEADLINE_HELP[label]}</div></div>")
+    ref = rep.metrics.get("reference")
+    cells.append("<div style='display:inline-block;vertical-align:top;font-size:13px;"
+                 "max-width:360px'><div style='color:#555'>coverage reference</div>"
+                 f"<div style='font-size:15px'>{html.escape(str(ref) if ref else 'none')}"
+                 "</div></div>")
+    return "<div>" + "".join(cells) + "</div>"

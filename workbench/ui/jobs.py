@@ -12,6 +12,7 @@ import panel as pn
 
 from ..errors import WorkbenchError
 from ..tracking.store import FINISHED
+from ._format import MISSING, table
 from .state import WorkbenchState
 
 __all__ = ["JobTable", "JOB_COLUMNS"]
@@ -34,7 +35,9 @@ class JobTable(pn.viewable.Viewer):
 
     The table is rebuilt when a status changes, and for progress alone at most once a
     second (a Tabulator update is costly); when a job finishes, ``state.runs_version`` is
-    bumped so that the Runs and OPE pages re-read the store.
+    bumped so that the Runs and OPE pages re-read the store.  Its height follows its rows
+    (up to :attr:`MAX_ROWS`), so a page's curves are not pushed down by empty space;
+    ``updates/s`` shows ``—`` until a job reported it; errors wrap.
 
     Args:
         state: the dashboard's shared state.
@@ -51,11 +54,18 @@ class JobTable(pn.viewable.Viewer):
         self._on_cancel = on_cancel
         self._last: tuple | None = None
         self._time = 0.0
-        self.table = pn.widgets.Tabulator(
-            self.frame(), disabled=True, show_index=False, sizing_mode="stretch_width",
-            height=240, buttons={"cancel": "<b>Cancel</b>"}, css_classes=["wb-jobs"],
+        self.table = table(
+            self.frame(), wrap=["error"], widths={"error": 380}, round_numbers=False,
+            height=self._height(0), buttons={"cancel": "<b>Cancel</b>"},
+            css_classes=["wb-jobs"],
             formatters={"progress": {"type": "progress", "max": 100, "legend": True}})
         self.table.on_click(self._on_click)
+
+    #: Rows shown before the table scrolls.
+    MAX_ROWS = 6
+
+    def _height(self, n: int) -> int:
+        return 40 + 36 * max(1, min(n, self.MAX_ROWS))
 
     def add(self, job: Any) -> bool:
         """Add ``job`` (``False`` when it is already in the table)."""
@@ -101,7 +111,8 @@ class JobTable(pn.viewable.Viewer):
                          "status": j.status, "progress": round(100.0 * j.step / max(1, j.n_steps),
                                                               1),
                          "step": f"{j.step:,} / {j.n_steps:,}",
-                         "updates/s": round(self._ups.get(j.run_id, np.nan), 1),
+                         "updates/s": (round(self._ups[j.run_id], 1) if np.isfinite(
+                             self._ups.get(j.run_id, np.nan)) else MISSING),
                          "executor": j.executor,
                          "error": err.strip().splitlines()[-1] if err else ""})
         return pd.DataFrame(rows, columns=JOB_COLUMNS)
@@ -118,6 +129,7 @@ class JobTable(pn.viewable.Viewer):
             finished_before = sum(1 for s in (self._last or ()) if s[1] in FINISHED)
             self._last = snap
             self.table.value = self.frame()
+            self.table.height = self._height(len(self.jobs))
             if sum(1 for s in snap if s[1] in FINISHED) != finished_before:
                 self.state.runs_version += 1
 

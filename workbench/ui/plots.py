@@ -48,8 +48,13 @@ def tq_saco_map(frame: pd.DataFrame, *, x: str = "saco", y: str = "tq",
             :func:`workbench.diagnose_many`.  Pass ``x="lsaco"`` for the log variant.
             Rows with a missing x or y are left out.
 
+    The frame is the paper's, whatever the points: TQ from 0 (random) to at least 1
+    (expert), SACo from 0 to at least 1 (the reference's coverage), dashed lines at TQ 0
+    and 1 and at SACo 1, so a position means the same on every map.
+
     Returns:
-        ``hv.Points * hv.Labels`` (an ``hv.Overlay``); hover shows the name and both values.
+        ``hv.Points * hv.Labels * reference lines`` (an ``hv.Overlay``; the points and the
+        labels first); hover shows the name and both values.
 
     Raises:
         DiagnosticsError: a required column is missing, or no row has both values (e.g.
@@ -72,18 +77,28 @@ def tq_saco_map(frame: pd.DataFrame, *, x: str = "saco", y: str = "tq",
     names = {"saco": "SACo", "lsaco": "lSACo", "tq": "TQ"}
     xdim = hv.Dimension(x, label=names.get(x, x))
     ydim = hv.Dimension(y, label=names.get(y, y))
+    xlim, ylim = map_frame(data[x], data[y])
     points = hv.Points(data, kdims=[xdim, ydim], vdims=[label, "color"]).opts(
-        color="color", size=11, tools=["hover"], title=title, padding=0.15,
-        show_legend=False, width=520, height=420, show_grid=True)
+        color="color", size=11, tools=["hover"], title=title,
+        show_legend=False, width=520, height=420, show_grid=True, xlim=xlim, ylim=ylim)
     labels = hv.Labels(data, kdims=[xdim, ydim], vdims=[label]).opts(
-        text_font_size="10pt", yoffset=_offset(data[y]), text_color="#333333")
-    return (points * labels).opts(title=title)
+        text_font_size="10pt", yoffset=0.04 * (ylim[1] - ylim[0]), text_color="#333333")
+    guides = [hv.HLine(v).opts(color="#999999", line_dash="dashed", line_width=1)
+              for v in (0.0, 1.0)] + [hv.VLine(1.0).opts(color="#999999", line_dash="dashed",
+                                                         line_width=1)]
+    return hv.Overlay([points, labels, *guides]).opts(title=title, xlim=xlim, ylim=ylim)
 
 
-def _offset(values: Any) -> float:
-    v = np.asarray(values, dtype=float)
-    span = float(v.max() - v.min()) if len(v) else 0.0
-    return 0.04 * (span if span > 0 else 1.0)
+def map_frame(saco: Any, tq: Any) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The TQ–SACo map's axis ranges ``(x_range, y_range)``: SACo from 0 to the largest
+    of 1 and the values, TQ from the smallest of 0 and the values to the largest of 1 and
+    the values, with a margin."""
+    sv = np.asarray(saco, dtype=float)
+    tv = np.asarray(tq, dtype=float)
+    x_hi = max(1.0, float(np.nanmax(sv)) if sv.size else 1.0)
+    y_lo = min(0.0, float(np.nanmin(tv)) if tv.size else 0.0)
+    y_hi = max(1.0, float(np.nanmax(tv)) if tv.size else 1.0)
+    return (0.0, 1.08 * x_hi), (y_lo - 0.06 * (y_hi - y_lo), y_hi + 0.1 * (y_hi - y_lo))
 
 
 def _histogram(frame: pd.DataFrame, column: str, by: str, bins: int, xlabel: str,
@@ -285,7 +300,7 @@ def learning_curves(frame: pd.DataFrame, metric: str, *, by: str = "run_id",
         sel = sel.assign(**{by: metric})
     pts = sel[["step", "value", by]].astype({"step": float, "value": float})
     pts[by] = pts[by].astype(str)
-    common = {"width": 680, "height": 360, "show_grid": True}
+    common = {"width": 820, "height": 380, "show_grid": True}
     layers = []
     for i, (key, g) in enumerate(pts.groupby(by, sort=False)):
         g = g.sort_values("step", kind="stable")
@@ -300,14 +315,15 @@ def learning_curves(frame: pd.DataFrame, metric: str, *, by: str = "run_id",
                                    legend_position="right", show_legend=True)
 
 
-def aggregate_curves(frame: pd.DataFrame, *, title: str = "Across seeds") -> Any:
+def aggregate_curves(frame: pd.DataFrame, *, title: str = "Across seeds",
+                     ylabel: str = "value") -> Any:
     """Mean and IQM across seeds with the IQM's bootstrap confidence band, per group: the
     recorded counterpart of the Training page's live view (Runs page, notebooks).
 
     ``frame``: one row per (``group``, ``step``) with ``mean``, ``iqm``, ``ci_low``,
     ``ci_high`` (and ``n_runs``), e.g. :func:`workbench.stats.curves_across_seeds`.
     The band is the IQM's stratified-bootstrap interval (Agarwal et al., 2021); the IQM is
-    solid, the mean dashed.
+    solid, the mean dashed; ``ylabel`` names the metric.
     """
     hv = _hv()
     need = [c for c in ("group", "step", "mean", "iqm", "ci_low", "ci_high")
@@ -327,17 +343,30 @@ def aggregate_curves(frame: pd.DataFrame, *, title: str = "Across seeds") -> Any
                                                                 tools=["hover"]))
         els.append(hv.Curve(d, kdims=["step"], vdims=["mean"], label=f"{g} mean").opts(
             color=c, line_dash="dashed"))
-    return hv.Overlay(els).opts(title=title, width=620, height=360, show_grid=True,
-                                legend_position="right", xlabel="gradient step")
+    return hv.Overlay(els).opts(title=title, width=820, height=380, show_grid=True,
+                                legend_position="right", xlabel="gradient step",
+                                ylabel=ylabel)
 
 
 # ---------------------------------------------------------------------------- OPE
+#: Marks an estimate whose weight diagnostics say it cannot be trusted (plot and table).
+FLAG_MARK = "⚠"
+
+#: Fonts of the larger plots (OPE): readable at a glance.
+_FONTS = {"title": "14pt", "labels": "12pt", "xticks": "11pt", "yticks": "11pt",
+          "legend": "11pt"}
+
+
 def ope_estimates(frame: pd.DataFrame, *, title: str = "OPE estimates") -> Any:
     """Each (policy, estimator) estimate with its confidence interval; the simulator's true
     value (when the frame has ``true_value``) as a red cross per policy.
 
     ``frame``: :func:`workbench.evaluate_ope` output (``policy, estimator, estimate,
-    ci_low, ci_high`` and optionally ``true_value``).  Horizontal: one row per pair.
+    ci_low, ci_high`` and optionally ``true_value`` and ``flag``).  Horizontal: one row per
+    pair.  An estimate with a non-empty ``flag`` (its weight diagnostics say it cannot be
+    trusted) is drawn hollow and grey with a grey interval, its row label ends with
+    :data:`FLAG_MARK`, and hover shows the flag; an estimate without an interval (FQE's
+    point estimate) is a marker alone.
     """
     hv = _hv()
     need = [c for c in ("policy", "estimator", "estimate", "ci_low", "ci_high")
@@ -347,21 +376,36 @@ def ope_estimates(frame: pd.DataFrame, *, title: str = "OPE estimates") -> Any:
     if frame.empty:
         return _empty(hv, title, "policy", "estimate")
     d = frame.copy()
-    d["pair"] = d["policy"].astype(str) + " · " + d["estimator"].astype(str)
+    d["flag"] = (d["flag"].fillna("").astype(str) if "flag" in d.columns else "")
+    flagged = d["flag"] != ""
+    d["pair"] = (d["policy"].astype(str) + " · " + d["estimator"].astype(str)
+                 + np.where(flagged, f" {FLAG_MARK}", ""))
     lo = (d["estimate"] - d["ci_low"]).fillna(0.0).clip(lower=0)
     hi = (d["ci_high"] - d["estimate"]).fillna(0.0).clip(lower=0)
     d["neg"], d["pos"] = lo, hi
-    height = max(240, 28 * len(d) + 80)
-    bars = hv.ErrorBars(d, kdims=["pair"], vdims=["estimate", "neg", "pos"]).opts(
-        line_width=2)
-    pts = hv.Scatter(d, kdims=["pair"], vdims=["estimate", "ci_low", "ci_high", "estimator"]
-                     ).opts(color=hv.dim("estimator").categorize(
-                         {e: PALETTE[i % len(PALETTE)] for i, e in
-                          enumerate(d["estimator"].unique())}), size=9, tools=["hover"])
-    els = [bars, pts]
+    d["shown_flag"] = np.where(flagged, d["flag"], "none")
+    height = max(300, 34 * len(d) + 110)
+    colours = {e: PALETTE[i % len(PALETTE)] for i, e in enumerate(d["estimator"].unique())}
+    vdims = ["estimate", "ci_low", "ci_high", "estimator", hv.Dimension("shown_flag",
+                                                                        label="flag")]
+    els = []
+    ok, bad = d[~flagged], d[flagged]
+    if len(ok):
+        els.append(hv.ErrorBars(ok, kdims=["pair"], vdims=["estimate", "neg", "pos"]).opts(
+            line_width=2))
+        els.append(hv.Scatter(ok, kdims=["pair"], vdims=vdims, label="estimate").opts(
+            color=hv.dim("estimator").categorize(colours), size=11, tools=["hover"]))
+    if len(bad):
+        els.append(hv.ErrorBars(bad, kdims=["pair"], vdims=["estimate", "neg", "pos"]).opts(
+            line_width=2, color="#999999", line_dash="dashed"))
+        els.append(hv.Scatter(bad, kdims=["pair"], vdims=vdims,
+                              label=f"{FLAG_MARK} cannot be trusted (see flag)").opts(
+            color="#999999", fill_alpha=0.0, line_width=2.5, size=13, tools=["hover"]))
     if "true_value" in d.columns and d["true_value"].notna().any():
         els.append(hv.Scatter(d.dropna(subset=["true_value"]), kdims=["pair"],
                               vdims=["true_value"], label="true value").opts(
-            color="#D55E00", marker="x", size=12, line_width=3, tools=["hover"]))
-    return hv.Overlay(els).opts(title=title, invert_axes=True, width=620, height=height,
-                                show_grid=True, xlabel="", ylabel="estimated value")
+            color="#D55E00", marker="x", size=14, line_width=3, tools=["hover"]))
+    return hv.Overlay(els).opts(title=title, invert_axes=True, width=900, height=height,
+                                show_grid=True, xlabel="", ylabel="estimated value",
+                                fontsize=_FONTS, legend_position="right",
+                                show_legend=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..training.job import TrainingJob
 
 __all__ = ["WorkbenchState", "resolve_under_roots", "register_jobs", "ui_jobs", "say",
-           "in_worker", "FAILED"]
+           "run_action", "in_session", "served_loop", "busy_on_click", "settle", "FAILED"]
 
 #: File suffixes the Datasets page offers under the dataset roots.
 DATASET_SUFFIXES = (".npz", ".parquet", ".csv", ".hdf5", ".h5")
@@ -31,7 +32,7 @@ _JOBS: list[TrainingJob] = []
 _JOBS_LOCK = threading.Lock()
 
 
-#: What :func:`in_worker` returns when the work failed (the page already says why).
+#: What :func:`run_action` returns when the work failed (the page already says why).
 FAILED = object()
 
 
@@ -41,26 +42,133 @@ def say(alert: Any, text: str, kind: str = "info") -> None:
     alert.object, alert.alert_type = text, kind
 
 
-async def in_worker(alert: Any, fn: Any, *args: Any, button: Any = None, **kwargs: Any) -> Any:
-    """Run ``fn(*args, **kwargs)`` in a worker thread, so the page stays live, and return
-    its result.
+#: Runs in the browser on a click: Panel's loading spinner on the button at once, before the
+#: click reaches the server (the server clears it when the action ends: run_action, settle).
+_BUSY_JS = """
+if (!cb_obj.css_classes.includes('pn-loading')) {
+  cb_obj.css_classes = [...cb_obj.css_classes, 'pn-loading', 'pn-' + spinner];
+}
+"""
 
-    A failure is shown on ``alert`` (a :class:`WorkbenchError`'s message; anything else as
-    its type and message) and :data:`FAILED` is returned: a page never leaves a traceback
-    or a spinning ``button`` (it shows ``loading`` meanwhile) behind.
+
+def busy_on_click(*buttons: Any) -> None:
+    """Make each button show the loading spinner the moment it is clicked, in the browser.
+
+    The spinner does not wait for the server: a click on a loaded machine (training jobs
+    running) is acknowledged within a frame.  :func:`run_action` (or :func:`settle`, for a
+    click that starts no action) takes it away.
     """
+    from panel.config import config
+
+    for b in buttons:
+        b.js_on_click(args={"spinner": config.loading_spinner}, code=_BUSY_JS)
+
+
+def settle(button: Any) -> None:
+    """Take the spinner :func:`busy_on_click` put on ``button`` away (a click that was
+    refused before any work started)."""
+    button.loading = True
+    button.loading = False
+
+
+def served_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop of the served session whose callback is running, or ``None`` (in a
+    notebook or plain Python the pages work synchronously, as a notebook cell expects)."""
+    import panel as pn
+
+    doc = pn.state.curdoc
+    if doc is None or getattr(doc, "session_context", None) is None:
+        return None
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+async def in_session(fn: Any, *args: Any) -> Any:
+    """Run ``fn(*args)`` where the session's document may be changed, and return its result.
+
+    In a served session that is a callback of the session's next tick, which holds the
+    document lock: a coroutine (an action after its worker returned) may change Panel
+    objects, but changing Bokeh models directly (the live curves) needs that lock.  Outside
+    a served session ``fn`` runs at once.
+    """
+    import panel as pn
+
+    doc = pn.state.curdoc
+    if doc is None or getattr(doc, "session_context", None) is None:
+        return fn(*args)
+    fut = asyncio.get_running_loop().create_future()
+
+    def call() -> None:
+        try:
+            result = fn(*args)
+        except BaseException as exc:  # handed to the awaiting coroutine
+            if not fut.done():
+                fut.set_exception(exc)
+        else:
+            if not fut.done():
+                fut.set_result(result)
+
+    doc.add_next_tick_callback(call)
+    return await fut
+
+
+def _error_text(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, WorkbenchError) else f"{type(exc).__name__}: {exc}"
+
+
+async def run_action(alert: Any, busy: str, work: Any, *args: Any, button: Any = None,
+                     show: Any = None, done: Any = None, tick: Any = None,
+                     period: float = 0.5, **kwargs: Any) -> Any:
+    """What every button that starts work does: busy at once, work off the event loop,
+    the result shown with the time the user waited.
+
+    At once (before any work, so the browser shows it within one round trip): ``button``
+    spins (``loading``) and ``alert`` says ``busy`` with an ellipsis.  Then ``work(*args,
+    **kwargs)`` runs in a worker thread while the page stays live; every ``period``
+    seconds ``tick(elapsed_seconds)`` is called on the event loop (to show progress;
+    by default the alert counts the seconds).  ``show(result)`` then puts the result on
+    the page (in the session's next tick: :func:`in_session`), and ``done(result, seconds)`` gives
+    the message (text, shown as a success, or ``(text, kind)``), where ``seconds`` runs
+    from the click's arrival to the result on the page, rendering included: what the user
+    waited.
+
+    Returns:
+        ``work``'s result, or :data:`FAILED` when ``work`` or ``show`` raised; the alert
+        then says why (a :class:`WorkbenchError`'s message; anything else as its type and
+        message), and the button never keeps spinning.
+    """
+    t0 = time.perf_counter()
     if button is not None:
         button.loading = True
+    say(alert, f"{busy} …", "info")
+    fut = asyncio.ensure_future(asyncio.to_thread(work, *args, **kwargs))
     try:
-        return await asyncio.to_thread(fn, *args, **kwargs)
-    except WorkbenchError as exc:
-        say(alert, str(exc), "danger")
+        while True:
+            try:
+                result = await asyncio.wait_for(asyncio.shield(fut), timeout=period)
+                break
+            except asyncio.TimeoutError:
+                elapsed = time.perf_counter() - t0
+                if tick is not None:
+                    tick(elapsed)
+                else:
+                    from ._format import fmt_seconds
+
+                    say(alert, f"{busy} … ({fmt_seconds(elapsed)} so far)", "info")
+        if show is not None:
+            await in_session(show, result)
     except Exception as exc:
-        say(alert, f"{type(exc).__name__}: {exc}", "danger")
+        say(alert, _error_text(exc), "danger")
+        return FAILED
     finally:
         if button is not None:
             button.loading = False
-    return FAILED
+    if done is not None:
+        msg = done(result, time.perf_counter() - t0)
+        say(alert, *(msg if isinstance(msg, tuple) else (msg, "success")))
+    return result
 
 
 def register_jobs(jobs: Sequence[TrainingJob]) -> None:
@@ -185,6 +293,10 @@ class WorkbenchState(param.Parameterized):
         return cb
 
     def on_close(self, fn: Any) -> None:
+        """Call ``fn`` when this dashboard closes (at once when it already has)."""
+        if self.closed:
+            fn()
+            return
         self._closers.append(fn)
 
     def close(self) -> None:

@@ -27,11 +27,21 @@ import panel as pn
 
 from ..errors import WorkbenchError
 from ..tracking.labels import run_label
+from ._format import fmt_seconds
 from .compare import SeedsComparison
 from .curves import AGGREGATE_REPS, BUFFER_LENGTH, COLUMNS, MetricHistory, TrainingCurves
 from .jobs import JobTable
 from .live import in_doc
-from .state import WorkbenchState, register_jobs, say, ui_jobs
+from .state import (
+    WorkbenchState,
+    busy_on_click,
+    register_jobs,
+    run_action,
+    say,
+    served_loop,
+    settle,
+    ui_jobs,
+)
 from .training_form import KEY_HYPERPARAMETERS, TrainingForm
 
 __all__ = ["TrainingPanel", "KEY_HYPERPARAMETERS", "BUFFER_LENGTH", "AGGREGATE_REPS"]
@@ -97,6 +107,7 @@ class TrainingPanel(pn.viewable.Viewer):
                                     css_classes=["wb-train-status"])
         self.form = TrainingForm(self.state)
         self.form.start_button.on_click(self._on_start)
+        busy_on_click(self.form.start_button)
         self.job_table = JobTable(self.state, on_cancel=lambda rid: say(
             self.status, f"Cancelling {rid} …", "warning"))
         self.curves = TrainingCurves(length=BUFFER_LENGTH)
@@ -144,12 +155,36 @@ class TrainingPanel(pn.viewable.Viewer):
             ConfigError: the form or the overrides are not valid (see
                 :meth:`TrainingForm.values`); :func:`workbench.train`'s errors.
         """
+        plan = self._plan(overrides)
+        jobs = self._launch(plan)
+        self._started(jobs)
+        say(self.status, *self._started_text(plan, jobs, None))
+        return jobs
+
+    def _plan(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        """The form's values with ``overrides``, and the dataset itself (on the event loop:
+        it reads widgets)."""
+        v = {**self.form.values(), **overrides}
+        v["ds"] = self.state.datasets[v.pop("dataset")]
+        from ..training import degenerate_settings, resolve_algorithm
+
+        try:
+            spec = resolve_algorithm(v["algo"], v["ds"].is_discrete)
+            v["degenerate"] = degenerate_settings(spec, int(v["n_steps"]),
+                                                  dict(v["hyperparameters"]))
+        except WorkbenchError:
+            v["degenerate"] = []  # train() says what is wrong
+        return v
+
+    def _launch(self, plan: dict[str, Any]) -> list[Any]:
+        """Start the jobs of :meth:`_plan`'s ``plan`` (no widget is touched: it runs in a
+        worker thread when a button starts it)."""
         from ..training import sweep, train
 
-        v = {**self.form.values(), **overrides}
-        ds = self.state.datasets[v.pop("dataset")]
-        seeds, hp, algo = v.pop("seeds"), v.pop("hyperparameters"), v.pop("algo")
+        v = dict(plan)
+        ds, seeds, hp, algo = v.pop("ds"), v.pop("seeds"), v.pop("hyperparameters"), v.pop("algo")
         n_steps = v.pop("n_steps")
+        v.pop("degenerate")
         kwargs = {"store": self.state.store, **v}
         if len(seeds) == 1:
             jobs = [train(ds, algo=algo, n_steps=n_steps, seed=seeds[0], **kwargs, **hp)]
@@ -157,19 +192,54 @@ class TrainingPanel(pn.viewable.Viewer):
             jobs = sweep(ds, algos=[algo], seeds=seeds, n_steps=n_steps,
                          hyperparameters={algo: hp} if hp else None, **kwargs).jobs
         register_jobs(jobs)
+        return jobs
+
+    def _started(self, jobs: list[Any]) -> None:
+        """Follow new jobs on the page (on the event loop)."""
         for j in jobs:
             self.follow(j)
         self.state.runs_version += 1
-        say(self.status, f"Started {len(jobs)} job(s): {algo}, {n_steps:,} steps, "
-            f"seeds {', '.join(map(str, seeds))}.", "success")
         self.job_table.refresh(force=True)
-        return jobs
+
+    @staticmethod
+    def _started_text(plan: dict[str, Any], jobs: list[Any],
+                      seconds: float | None) -> tuple[str, str]:
+        """The message after a start, and its kind (a warning when the settings are
+        degenerate)."""
+        seeds = plan["seeds"]
+        text = (f"Started {len(jobs)} job(s): {plan['algo']}, {plan['n_steps']:,} steps, "
+                f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
+                + (f" ({fmt_seconds(seconds)})" if seconds is not None else "") + ".")
+        if plan["degenerate"]:
+            return text + " **Degenerate settings:** " + " ".join(plan["degenerate"]), "warning"
+        return text, "success"
 
     def _on_start(self, _event: Any = None) -> None:
+        """*Start training*: the form is read at once (its errors are shown at once); the
+        jobs start in a worker thread in a served session, the button busy meanwhile."""
         try:
-            self.start()
+            plan = self._plan({})
+        except WorkbenchError as exc:
+            settle(self.form.start_button)
+            say(self.status, str(exc), "danger")
+            return
+        loop = served_loop()
+        if loop is not None:
+            loop.create_task(self._start_async(plan))
+            return
+        try:
+            jobs = self._launch(plan)
         except WorkbenchError as exc:
             say(self.status, str(exc), "danger")
+            return
+        self._started(jobs)
+        say(self.status, *self._started_text(plan, jobs, None))
+
+    async def _start_async(self, plan: dict[str, Any]) -> None:
+        await run_action(self.status, f"Starting {len(plan['seeds'])} {plan['algo']} job(s)",
+                         self._launch, plan, button=self.form.start_button,
+                         show=self._started,
+                         done=lambda jobs, sec: self._started_text(plan, jobs, sec))
 
     def cancel(self, run_id: str) -> bool:
         """Cancel a followed job by run id (``False`` when it had already finished)."""
@@ -181,7 +251,7 @@ class TrainingPanel(pn.viewable.Viewer):
             return
         label = run_label(job.algo, self.job_table.seeds[job.run_id], job.run_id)
         # its line and legend entry now (a model-graph change, paid before the first point)
-        self.curves.add_run(job.run_id, label, job.algo)
+        self.curves.add_run(job.run_id, label, job.algo, seed=self.job_table.seeds[job.run_id])
         # subscribe first, then read what is committed; the drain waits meanwhile so that
         # rows in both are filtered by _seeded (follow() may run on another thread)
         with self._follow_lock:
@@ -251,5 +321,5 @@ class TrainingPanel(pn.viewable.Viewer):
 
     def __panel__(self) -> Any:
         self.start_updates()
-        return pn.Column("## Training", self.form, self.status, self.job_table, self.curves,
+        return pn.Column(self.form, self.status, self.job_table, self.curves,
                          sizing_mode="stretch_width")
