@@ -106,7 +106,11 @@ def test_closing_the_tab_stops_the_sessions_callbacks_not_the_jobs(browser, cata
         pg.goto(f"http://127.0.0.1:{port}/")
         pg.locator(".bk-tab", has_text="Runs").wait_for(timeout=60_000)
         bench = apps[-1]
-        assert bench.state.n_callbacks_running == 1
+        # pages are built when their tab is first opened: no training page, no polling yet
+        assert "Training" not in bench.built and bench.state.n_callbacks_running == 0
+        pg.locator(".bk-tab", has_text="Training").first.click()
+        pg.locator(".wb-start").wait_for(timeout=60_000)
+        _wait(lambda: bench.state.n_callbacks_running == 1, 10, "the training page's drain")
         subs_before = metric_stream().n_subscribers
         ds = wb.load_dataset("cartpole-mixed", progress=False)
         job = train(ds, algo="dqn", n_steps=200_000, seed=0, store=bench.state.store,
