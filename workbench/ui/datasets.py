@@ -18,11 +18,11 @@ import param
 from ..data.collect import SCHEMES
 from ..errors import WorkbenchError
 from . import _frames, plots
+from ._busy import BusyButton
 from ._format import fmt_seconds, fmt_value, set_table, table
 from .progress import ProgressView
 from .state import (
     WorkbenchState,
-    busy_on_click,
     files_under,
     resolve_under_roots,
     run_action,
@@ -64,7 +64,7 @@ class DatasetsPanel(pn.viewable.Viewer):
         self.catalog_select = pn.widgets.Select(label="Catalog dataset",
                                                 options=catalog.catalog_names(),
                                                 css_classes=["wb-catalog-select"], width=220)
-        self.catalog_button = pn.widgets.Button(label="Load catalog dataset", color="primary",
+        self.catalog_button = BusyButton(label="Load catalog dataset", color="primary",
                                                 css_classes=["wb-load-catalog"])
         self.path_input = pn.widgets.TextInput(
             label="File path" + ("" if roots else " (no --dataset-root configured)"),
@@ -72,7 +72,7 @@ class DatasetsPanel(pn.viewable.Viewer):
             css_classes=["wb-path-input"], width=320)
         self.file_select = pn.widgets.Select(label="Files under the dataset roots", options=[],
                                              width=320)
-        self.file_button = pn.widgets.Button(label="Load file", color="primary",
+        self.file_button = BusyButton(label="Load file", color="primary",
                                              css_classes=["wb-load-file"])
         self.env_input = pn.widgets.TextInput(label="Environment", value="CartPole-v1",
                                               width=160)
@@ -81,7 +81,7 @@ class DatasetsPanel(pn.viewable.Viewer):
         self.steps_input = pn.widgets.IntInput(label="Steps", value=5000, start=100,
                                                step=1000, width=110)
         self.seed_input = pn.widgets.IntInput(label="Seed", value=0, start=0, width=80)
-        self.collect_button = pn.widgets.Button(label="Collect", color="primary",
+        self.collect_button = BusyButton(label="Collect", color="primary",
                                                 css_classes=["wb-collect"])
         self.progress_view = ProgressView()
         self.progress, self.progress_text = self.progress_view.bar, self.progress_view.text
@@ -119,7 +119,6 @@ class DatasetsPanel(pn.viewable.Viewer):
         self.catalog_button.on_click(self._on_catalog)
         self.file_button.on_click(self._on_file)
         self.collect_button.on_click(self._on_collect)
-        busy_on_click(self.catalog_button, self.file_button, self.collect_button)
         self.file_select.param.watch(lambda e: setattr(self.path_input, "value", e.new or ""),
                                      "value")
         self.current_select.param.watch(self._on_current, "value")

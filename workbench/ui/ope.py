@@ -20,8 +20,9 @@ from ..errors import WorkbenchError
 from ..tracking.labels import run_label
 from ..tracking.store import WITH_POLICY
 from . import plots
+from ._busy import BusyButton
 from ._format import fmt_seconds, set_table, table
-from .state import WorkbenchState, busy_on_click, run_action, say, served_loop, settle
+from .state import WorkbenchState, run_action, say, served_loop, settle
 
 __all__ = ["OPEPanel"]
 
@@ -57,7 +58,7 @@ class OPEPanel(pn.viewable.Viewer):
             self.state.add_dataset(n, ds)
         self.runs_select = pn.widgets.MultiChoice(label="Finished runs (policies)", options=[],
                                                   width=520, css_classes=["wb-ope-runs"])
-        self.refresh_button = pn.widgets.Button(label="Refresh runs", width=120)
+        self.refresh_button = BusyButton(label="Refresh runs", width=120)
         self.dataset_select = pn.widgets.Select(label="Evaluation dataset", options=[],
                                                 width=240, css_classes=["wb-ope-dataset"])
         self.estimators_select = pn.widgets.MultiChoice(
@@ -76,7 +77,7 @@ class OPEPanel(pn.viewable.Viewer):
             css_classes=["wb-fqe-refits"])
         self.gamma_input = pn.widgets.FloatInput(label="gamma", value=0.99, start=0.01, end=1.0,
                                                  step=0.01, width=90)
-        self.run_button = pn.widgets.Button(label="Evaluate", color="primary",
+        self.run_button = BusyButton(label="Evaluate", color="primary",
                                             css_classes=["wb-ope-run"])
         self.status = pn.pane.Alert("Choose finished runs and a dataset, then *Evaluate*.",
                                     alert_type="info", css_classes=["wb-ope-status"])
@@ -91,7 +92,6 @@ class OPEPanel(pn.viewable.Viewer):
         self._offered: set[str] | None = None  # run ids offered by the last refresh
         self.refresh_button.on_click(self._on_refresh)
         self.run_button.on_click(self._on_run)
-        busy_on_click(self.refresh_button, self.run_button)
         self.dataset_select.param.watch(self._on_dataset, "value")
         self.state.param.watch(lambda *e: self._sync_datasets(), ["datasets", "current"])
         self.state.param.watch(lambda *e: self._runs_changed(), ["runs_version"])

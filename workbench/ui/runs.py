@@ -23,10 +23,11 @@ from ..tracking import runs
 from ..tracking.labels import preferred_metric, run_label
 from ..tracking.store import STATUSES
 from . import plots
+from ._busy import BusyButton
 from ._format import MISSING, fmt_seconds, set_table, table
 from ._frames import aggregate_note, distinct_seed_groups
 from .curves import AGGREGATE_REPS
-from .state import WorkbenchState, busy_on_click, run_action, served_loop
+from .state import WorkbenchState, run_action, served_loop
 
 __all__ = ["RunsPanel"]
 
@@ -66,7 +67,7 @@ class RunsPanel(pn.viewable.Viewer):
             label="Status", options=list(STATUSES), value=[], width=300)
         self.text_filter = pn.widgets.TextInput(label="Filter (algorithm, dataset, run id)",
                                                 width=260)
-        self.refresh_button = pn.widgets.Button(label="Refresh", width=100,
+        self.refresh_button = BusyButton(label="Refresh", width=100,
                                                 css_classes=["wb-runs-refresh"])
         self.status = pn.pane.Alert("Tick runs to compare them; the health verdicts and the "
                                     "export use the ticked runs (all shown runs when none is "
@@ -97,7 +98,6 @@ class RunsPanel(pn.viewable.Viewer):
                                                     "wall_time"])
         self._selection_seq = 0
         self.refresh_button.on_click(self._on_refresh)
-        busy_on_click(self.refresh_button)
         for w in (self.status_filter, self.text_filter):
             w.param.watch(lambda e: self._apply_filter(), "value")
         self.table.param.watch(lambda e: self._on_selection(), "selection")

@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..training.job import TrainingJob
 
 __all__ = ["WorkbenchState", "resolve_under_roots", "register_jobs", "ui_jobs", "say",
-           "run_action", "in_session", "served_loop", "busy_on_click", "settle", "FAILED"]
+           "run_action", "in_session", "served_loop", "settle", "FAILED"]
 
 #: File suffixes the Datasets page offers under the dataset roots.
 DATASET_SUFFIXES = (".npz", ".parquet", ".csv", ".hdf5", ".h5")
@@ -42,31 +42,9 @@ def say(alert: Any, text: str, kind: str = "info") -> None:
     alert.object, alert.alert_type = text, kind
 
 
-#: Runs in the browser on a click: Panel's loading spinner on the button at once, before the
-#: click reaches the server (the server clears it when the action ends: run_action, settle).
-_BUSY_JS = """
-if (!cb_obj.css_classes.includes('pn-loading')) {
-  cb_obj.css_classes = [...cb_obj.css_classes, 'pn-loading', 'pn-' + spinner];
-}
-"""
-
-
-def busy_on_click(*buttons: Any) -> None:
-    """Make each button show the loading spinner the moment it is clicked, in the browser.
-
-    The spinner does not wait for the server: a click on a loaded machine (training jobs
-    running) is acknowledged within a frame.  :func:`run_action` (or :func:`settle`, for a
-    click that starts no action) takes it away.
-    """
-    from panel.config import config
-
-    for b in buttons:
-        b.js_on_click(args={"spinner": config.loading_spinner}, code=_BUSY_JS)
-
-
 def settle(button: Any) -> None:
-    """Take the spinner :func:`busy_on_click` put on ``button`` away (a click that was
-    refused before any work started)."""
+    """Take away the spinner a :class:`~workbench.ui._busy.BusyButton` put on ``button``
+    (a click that was refused before any work started)."""
     button.loading = True
     button.loading = False
 

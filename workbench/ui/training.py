@@ -34,7 +34,6 @@ from .jobs import JobTable
 from .live import in_doc
 from .state import (
     WorkbenchState,
-    busy_on_click,
     register_jobs,
     run_action,
     say,
@@ -107,7 +106,6 @@ class TrainingPanel(pn.viewable.Viewer):
                                     css_classes=["wb-train-status"])
         self.form = TrainingForm(self.state)
         self.form.start_button.on_click(self._on_start)
-        busy_on_click(self.form.start_button)
         self.job_table = JobTable(self.state, on_cancel=lambda rid: say(
             self.status, f"Cancelling {rid} …", "warning"))
         self.curves = TrainingCurves(length=BUFFER_LENGTH)

@@ -15,6 +15,7 @@ from typing import Any
 import panel as pn
 
 from ..errors import ConfigError, WorkbenchError
+from ._busy import BusyButton
 from .state import WorkbenchState
 
 __all__ = ["TrainingForm", "KEY_HYPERPARAMETERS"]
@@ -67,7 +68,7 @@ class TrainingForm(pn.viewable.Viewer):
         self.hp_box = pn.Row()
         self.extra_input = pn.widgets.TextInput(label="Other hyperparameters (JSON)",
                                                 placeholder='{"n_critics": 2}', width=300)
-        self.start_button = pn.widgets.Button(label="Start training", color="primary",
+        self.start_button = BusyButton(label="Start training", color="primary",
                                               css_classes=["wb-start"], width=220)
         self.warnings = pn.pane.Alert("", alert_type="warning", visible=False,
                                       css_classes=["wb-train-warnings"])
