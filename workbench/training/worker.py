@@ -267,6 +267,8 @@ def _build(spec: RunSpec, ds: Any, run_dir: Path) -> tuple[Any, Any, Any, dict[s
         buffer = _buffer(spec, aspec, train_ds, algo)
         state = torch.load(ckpt / "state.pt", weights_only=False)
         algo._grad_step = int(state["grad_step"])
+        if "tokens" in state:  # DiscreteDecisionTransformer: where its LR schedule stands
+            algo.impl._tokens = int(state["tokens"])
         buffer.set_state(state["sampler"])
         torch.set_rng_state(state["torch_rng"])
         np.random.set_state(state["numpy_rng"])
