@@ -227,3 +227,30 @@ def test_dt_resumed_from_a_checkpoint_continues_as_if_never_stopped(fixture, req
         second = rows[rows.attempt == 2]["value"].to_numpy()
         assert len(first) == len(second) == 2
         assert np.array_equal(first, second), name
+
+
+def test_sweep_with_a_dt_and_its_target_return(toy_discrete, store):
+    from workbench.training import sweep
+
+    sw = sweep(toy_discrete, algos=["dt", "bc"], seeds=[0], n_steps=2, log_every=1,
+               eval_every=0, checkpoint_every=0, store=store,
+               hyperparameters={"dt": {**TINY, "target_return": 1.5}, "bc": {"batch_size": 8}})
+    jobs = {j.algo: j for j in sw.jobs}
+    for j in jobs.values():
+        j.wait(progress=False, timeout=120)
+        assert j.status == "completed", j.error
+    assert jobs["discrete_decision_transformer"].target_return == 1.5
+    assert jobs["discrete_bc"].target_return is None
+
+
+@pytest.mark.slow
+def test_dt_in_a_process_job(toy_continuous, store):
+    from workbench.training import train
+
+    job = train(toy_continuous, "dt", n_steps=4, log_every=2, eval_every=0, executor="process",
+                store=store, **TINY).wait(progress=False, timeout=300)
+    assert job.status == "completed", job.error
+    assert sorted(job.metrics().query("name == 'loss/imitation'")["step"]) == [2, 4]
+    wrapper = job.policy.as_stateful_wrapper(target_return=1.0)  # loaded from final.d3
+    action = wrapper.predict(toy_continuous.observations[0].astype(np.float32), 0.0)
+    assert np.asarray(action).shape == (2,)
