@@ -182,7 +182,7 @@ class EnvEvaluator:
             if dt is not None:
                 dt.reset()
             while not done and steps < cap:
-                x = np.asarray(obs, dtype=np.float32)
+                x = np.array(obs, dtype=np.float32)  # a copy: a DT's actor keeps it
                 a = algo.predict(x[None])[0] if dt is None else dt.predict(x, r)
                 obs, r, term, trunc, _ = self.env.step(a)
                 r = float(r)
