@@ -127,6 +127,7 @@ def rollout_returns(env: Any, policy: EvaluationPolicy, n_episodes: int = 100, *
         active = quota > 0
         while active.any():
             idx = np.flatnonzero(active)
+            acts: Any
             if actors is None:
                 acts = policy.sample(obs[idx], rng)  # (uint8 frames stay uint8)
             else:

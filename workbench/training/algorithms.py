@@ -135,12 +135,15 @@ _TABLE = [
     ("sac", "sac", "SACConfig", False, True),
     ("td3", "td3", "TD3Config", False, True),
     ("td3_plus_bc", "td3_plus_bc", "TD3PlusBCConfig", False, True),
-    # decision transformers: name, family, config class, discrete, has_q, transformer
-    ("decision_transformer", "dt", "DecisionTransformerConfig", False, False, True),
-    ("discrete_decision_transformer", "dt", "DiscreteDecisionTransformerConfig", True, False,
-     True),
 ]
 ALGORITHMS: dict[str, AlgorithmSpec] = {row[0]: AlgorithmSpec(*row) for row in _TABLE}
+# decision transformers: sequence models without a Q-function (family "dt")
+for _dt in (AlgorithmSpec("decision_transformer", "dt", "DecisionTransformerConfig", False,
+                          has_q=False, transformer=True),
+            AlgorithmSpec("discrete_decision_transformer", "dt",
+                          "DiscreteDecisionTransformerConfig", True, has_q=False,
+                          transformer=True)):
+    ALGORITHMS[_dt.name] = _dt
 
 _REFUSED = {
     "tacr": "tacr",
