@@ -254,3 +254,25 @@ def test_dt_in_a_process_job(toy_continuous, store):
     wrapper = job.policy.as_stateful_wrapper(target_return=1.0)  # loaded from final.d3
     action = wrapper.predict(toy_continuous.observations[0].astype(np.float32), 0.0)
     assert np.asarray(action).shape == (2,)
+
+
+@pytest.mark.slow
+def test_dt_on_minatar_frames_with_pixel_defaults(store):
+    from workbench._d3rlpy import d3rlpy  # noqa: F401
+
+    # isort: split
+    from d3rlpy.models.encoders import PixelEncoderFactory
+    from d3rlpy.preprocessing import PixelObservationScaler
+
+    from workbench.data.collect import collect
+    from workbench.training import train
+
+    ds = collect("MinAtar/Breakout-v1", policy="random", n_steps=400, seed=0, n_envs=2,
+                 progress=False)
+    job = train(ds, "dt", n_steps=4, log_every=2, eval_every=4, env="MinAtar/Breakout-v1",
+                eval_episodes=1, store=store, **TINY).wait(progress=False, timeout=300)
+    assert job.status == "completed", job.error
+    cfg = job.policy.config
+    assert isinstance(cfg.observation_scaler, PixelObservationScaler)
+    assert isinstance(cfg.encoder_factory, PixelEncoderFactory)
+    assert np.isfinite(job.metrics().query("name == 'eval/return'")["value"]).all()
