@@ -516,7 +516,8 @@ def train(ds: EpisodeDataset | str, algo: str = "cql", n_steps: int = 10_000, se
             run killed early still has a recent checkpoint to resume from.  Checkpoints are
             only taken at logging steps (every ``log_every`` updates).
         holdout: fraction of episodes held out of training for the TD-error and value
-            evaluation (0 = evaluate on the training episodes).
+            evaluation (0 = evaluate on the training episodes).  Decision transformers have
+            no such evaluation and train on every episode.
         n_step: n-step returns in the sampled batches (1 = plain transitions).
         eval_episodes: environment episodes per evaluation.
         target_return: decision transformers only: the return-to-go the policy is conditioned

@@ -49,7 +49,8 @@ class TrainSettings:
             when ``device`` names CUDA, else none.
         log_every, eval_every, checkpoint_every: intervals in updates (``None``: defaults).
         checkpoint_seconds: wall-clock checkpoint interval in seconds (0 = off).
-        holdout: fraction of episodes held out for the TD-error and value evaluation.
+        holdout: fraction of episodes held out for the TD-error and value evaluation
+            (decision transformers have none: they train on every episode).
         n_step: n-step returns in the sampled batches.
         eval_episodes: environment episodes per evaluation.
         target_return: decision transformers only: the return-to-go the policy is conditioned
