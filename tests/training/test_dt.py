@@ -197,6 +197,21 @@ def test_dt_env_evaluation_in_cartpole(cartpole_small, store):
     assert (ev["value"] >= 8).all() and (ev["value"] <= 500).all()  # CartPole's range
     assert job.target_return == 50.0
     assert "eval/return_std" in set(job.metrics()["name"])
+    # the last evaluation is the final policy's greedy stateful rollouts at the target return,
+    # episode k reset with seed k, each step fed the previous reward
+    from workbench.data.collect.envs import make_env
+    from workbench.training.evaluators import transformer_actor
+
+    env, returns = make_env("CartPole-v1"), []
+    for k in range(2):
+        actor = transformer_actor(job.policy, 50.0)
+        obs, _ = env.reset(seed=k)
+        r, total, done = 0.0, 0.0, False
+        while not done:
+            obs, r, term, trunc, _ = env.step(actor.predict(np.array(obs, np.float32), r))
+            total, done = total + float(r), term or trunc
+        returns.append(total)
+    assert ev[ev.step == 20]["value"].item() == np.mean(returns)
 
 
 @pytest.mark.slow
