@@ -259,13 +259,20 @@ def test_sweep_with_a_dt_and_its_target_return(toy_discrete, store):
 
 
 @pytest.mark.slow
-def test_dt_in_a_process_job(toy_continuous, store):
+def test_dt_in_process_jobs_is_reproducible(toy_continuous, store):
+    """Two process jobs with one seed (dropout on): the same losses, bit for bit."""
     from workbench.training import train
 
-    job = train(toy_continuous, "dt", n_steps=4, log_every=2, eval_every=0, executor="process",
-                store=store, **TINY).wait(progress=False, timeout=300)
-    assert job.status == "completed", job.error
-    assert sorted(job.metrics().query("name == 'loss/imitation'")["step"]) == [2, 4]
+    jobs = [train(toy_continuous, "dt", n_steps=4, log_every=2, eval_every=0,
+                  executor="process", store=store, **TINY) for _ in range(2)]
+    losses = []
+    for job in jobs:
+        job.wait(progress=False, timeout=300)
+        assert job.status == "completed", job.error
+        m = job.metrics().query("name == 'loss/imitation'")
+        assert sorted(m["step"]) == [2, 4]
+        losses.append(m.sort_values("step")["value"].to_numpy())
+    assert np.array_equal(*losses)
     wrapper = job.policy.as_stateful_wrapper(target_return=1.0)  # loaded from final.d3
     action = wrapper.predict(toy_continuous.observations[0].astype(np.float32), 0.0)
     assert np.asarray(action).shape == (2,)
