@@ -36,10 +36,14 @@ def test_action_space_mismatch_lists_valid():
 def test_unknown_and_decision_transformer():
     with pytest.raises(ConfigError, match="Did you mean.*cql"):
         resolve_algorithm("cqll")
-    with pytest.raises(ConfigError, match="decision-transformer.*not supported"):
-        resolve_algorithm("decision_transformer")
-    with pytest.raises(ConfigError, match="decision-transformer"):
-        resolve_algorithm("DiscreteDecisionTransformer", True)
+    assert resolve_algorithm("dt", True).name == "discrete_decision_transformer"
+    assert resolve_algorithm("dt", False).name == "decision_transformer"
+    assert resolve_algorithm("DecisionTransformer", True).name == "discrete_decision_transformer"
+    assert resolve_algorithm("DiscreteDecisionTransformer", True).transformer
+    with pytest.raises(ConfigError, match="needs discrete actions"):
+        resolve_algorithm("discrete_decision_transformer", False)
+    with pytest.raises(ConfigError, match="does not support.*algo='dt'"):
+        resolve_algorithm("tacr")
 
 
 def test_hyperparameters_validated():

@@ -5,6 +5,7 @@ simulator ground truth and selection metrics.
     frame = wb.evaluate_ope(ds, {"cql": job, "bc": algo}, estimators=("fqe", "wis", "pdis", "dr"),
                             env="CartPole-v1")
     wb.ope_selection_metrics(frame)
+    wb.evaluate_ope(ds, {"dt": dt_job}, estimators=[], env="CartPole-v1")  # truth only (DT)
 
 Modules: :mod:`.estimators` (formulas, vectorised kernels), :mod:`.policy` (evaluation
 policies), :mod:`.behavior` (behaviour probabilities, cross-fitted BC), :mod:`.fqe`,

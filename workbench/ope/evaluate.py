@@ -103,8 +103,13 @@ def evaluate_ope(ds: EpisodeDataset | str, policies: Any,
         ds: the dataset (or anything :func:`workbench.load_dataset` accepts).
         policies: ``{name: policy}`` or a list; each a d3rlpy algorithm, a training job
             (``.policy``), a run id, a callable ``obs (B, d) -> actions`` or a policy object.
+            A decision transformer (or its job, run or ``StatefulTransformerWrapper``) is
+            return-conditioned: no estimator applies to it (OPEError saying why); with
+            ``estimators=[]`` and ``env`` it is rolled out at its target return (see
+            :mod:`workbench.ope.policy`).
         estimators: names among ``fqe`` (alias ``dm``), ``is``, ``wis``, ``pdis``, ``wpdis``,
-            ``dr``, ``wdr``.
+            ``dr``, ``wdr``; ``[]`` with ``env``: only the simulator's true value, one row per
+            policy with ``estimator="truth"`` (what applies to decision transformers).
         behavior: behaviour probabilities: ``None`` (logged, else estimated), ``"logged"``,
             ``"bc"``, an (N,) array of log-probabilities or a policy object.
         env: a gymnasium id, env or env factory: adds on-policy ground truth (``n_rollouts``
@@ -152,7 +157,8 @@ def evaluate_ope(ds: EpisodeDataset | str, policies: Any,
     Raises:
         ConfigError: unknown estimator, gamma outside (0, 1], bad ci/n_bootstrap/epsilon/...
         OPEError: policy/dataset/env space mismatch, zero or NaN behaviour probabilities of
-            logged actions, a policy that cannot be resolved.  Estimates that are undefined
+            logged actions, a policy that cannot be resolved, an estimator asked of a
+            decision transformer.  Estimates that are undefined
             (e.g. every importance weight zero) are NaN with a RuntimeWarning.
     """
     if isinstance(ds, (str, bytes)) or hasattr(ds, "__fspath__"):
@@ -161,7 +167,8 @@ def evaluate_ope(ds: EpisodeDataset | str, policies: Any,
         ds = load_dataset(ds)
     if not isinstance(ds, EpisodeDataset):
         raise ConfigError(f"ds must be an EpisodeDataset, got {type(ds).__name__}")
-    st = OPESettings(estimators=estimators, behavior=behavior, gamma=gamma,
+    st = OPESettings(estimators=estimators, behavior=behavior, ground_truth=env is not None,
+                     gamma=gamma,
                      n_bootstrap=n_bootstrap, ci=ci, epsilon=epsilon, temperature=temperature,
                      bandwidth=bandwidth, weight_clip=weight_clip,
                      fqe_config=dict(fqe_config or {}), fqe_refits=fqe_refits, n_folds=n_folds,
@@ -184,6 +191,9 @@ def _evaluate(ds: EpisodeDataset, policies: Any, st: OPESettings,
 
     eval_pols = {n: make_policy(p, ds, name=n, epsilon=st.epsilon, temperature=st.temperature,
                                 bandwidth=st.bandwidth) for n, p in pols.items()}
+    if names:  # decision transformers: no estimator applies (before any model is fitted)
+        for pol in eval_pols.values():
+            pol.require_markov(f"off-policy estimation ({', '.join(names)})")
     env_obj = None
     if env is not None:
         from .ground_truth import _is_instance, check_env_matches, make_env
@@ -241,6 +251,14 @@ def _evaluate(ds: EpisodeDataset, policies: Any, st: OPESettings,
             from .ground_truth import true_value
 
             truth = true_value(env, pol, st.n_rollouts, gamma=gamma, seed=seed, ci=ci)
+        if not names:  # the simulator's true value alone
+            rows.append({"policy": pname, "estimator": "truth", "estimate": truth["true_value"],
+                         "ci_low": truth["true_ci_low"], "ci_high": truth["true_ci_high"],
+                         "ci_method": f"percentile bootstrap over {st.n_rollouts} simulator "
+                                      "rollouts (ground truth)", "flag": "",
+                         **{k: v for k, v in truth.items() if k != "true_n_episodes"},
+                         "policy_kind": pol.describe(), "behavior_source": "not needed",
+                         "gamma": gamma, "n_episodes": ds.n_episodes})
         for n in names:
             is_w = n in IS_ESTIMATORS
             if n in ("fqe", "dm") and pname not in q_functions:

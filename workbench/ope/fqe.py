@@ -188,8 +188,10 @@ def fit_fqe(ds: EpisodeDataset, policy: EvaluationPolicy, gamma: float, *, seed:
 
     Raises:
         ConfigError: unknown config keys or bad values.
-        OPEError: training diverged (non-finite loss).
+        OPEError: training diverged (non-finite loss); a decision transformer (not a
+            Markov policy: see :meth:`EvaluationPolicy.require_markov`).
     """
+    policy.require_markov("FQE")
     import torch
     from tqdm.auto import tqdm
 

@@ -7,6 +7,13 @@ fixed quota of episodes to the end (terminal state or the environment's time lim
 episodes are not under-represented (stopping after the first ``n`` finished episodes would bias
 the mean towards short ones).
 
+A return-conditioned policy (a decision transformer) acts through one stateful actor per
+copy (:meth:`~workbench.ope.policy.EvaluationPolicy.actor`: d3rlpy's
+``StatefulTransformerWrapper`` at the policy's target return), reset at every episode start
+and fed each observation with the previous reward; its episodes stop after
+``max_timestep - 1`` steps (the timesteps its position embedding can index) if the
+environment has not ended them before.
+
 ``true_value`` summarises them: the mean discounted return ``sum_t gamma^t r_t`` (the quantity
 every estimator targets) and the mean undiscounted return, each with a percentile-bootstrap
 confidence interval over episodes.
@@ -80,12 +87,14 @@ def rollout_returns(env: Any, policy: EvaluationPolicy, n_episodes: int = 100, *
 
     Args:
         env: gymnasium id, environment instance (then one copy) or factory.
-        policy: the evaluated policy; actions come from ``policy.sample``.
+        policy: the evaluated policy; actions come from ``policy.sample`` (a decision
+            transformer: from one ``policy.actor()`` per copy, see the module docstring).
         n_episodes: episodes in total.
         gamma: discount for the discounted returns.
         seed: seeds the environments' resets and the policy's sampling.
         n_envs: copies stepped side by side.
-        max_steps: safety cap on steps per episode (environments without a time limit).
+        max_steps: safety cap on steps per episode (environments without a time limit;
+            decision transformers: at most ``max_timestep - 1``).
 
     Returns:
         ``(discounted (n,), undiscounted (n,), lengths (n,))``.
@@ -100,6 +109,11 @@ def rollout_returns(env: Any, policy: EvaluationPolicy, n_episodes: int = 100, *
     quota = np.full(k, n_episodes // k)
     quota[: n_episodes % k] += 1
     rng = np.random.default_rng(seed)
+    # decision transformers: one stateful actor per copy, fed the previous reward
+    actors = [policy.actor() for _ in envs] if policy.transformer is not None else None
+    if actors is not None:
+        max_steps = min(int(max_steps), int(policy.transformer.config.max_timestep) - 1)
+    last_r = np.zeros(k)
     disc, undisc, lens = [], [], []
     try:
         first = []
@@ -113,20 +127,29 @@ def rollout_returns(env: Any, policy: EvaluationPolicy, n_episodes: int = 100, *
         active = quota > 0
         while active.any():
             idx = np.flatnonzero(active)
-            acts = policy.sample(obs[idx], rng)  # (uint8 frames stay uint8)
+            acts: Any
+            if actors is None:
+                acts = policy.sample(obs[idx], rng)  # (uint8 frames stay uint8)
+            else:
+                # a copy: the actor keeps past observations, and obs[j] is overwritten
+                acts = [actors[j].predict(np.array(obs[j], dtype=np.float32),
+                                          float(last_r[j])) for j in idx]
             for j, a in zip(idx, acts):
                 a = int(a) if policy.discrete else np.asarray(a, dtype=np.float32)
                 o, r, term, trunc, _ = envs[j].step(a)
                 G[j] += gamma ** t[j] * float(r)
                 R[j] += float(r)
+                last_r[j] = float(r)
                 t[j] += 1
                 if term or trunc or t[j] >= max_steps:
                     disc.append(G[j])
                     undisc.append(R[j])
                     lens.append(t[j])
-                    G[j] = R[j] = 0.0
+                    G[j] = R[j] = last_r[j] = 0.0
                     t[j] = 0
                     quota[j] -= 1
+                    if actors is not None:
+                        actors[j].reset()
                     if quota[j] == 0:
                         active[j] = False
                         continue

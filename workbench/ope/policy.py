@@ -24,6 +24,16 @@ The *evaluated* policy is this stochastic policy everywhere: in the importance w
 target of FQE, and in the simulator rollouts that give the true value.  ``epsilon=0`` evaluates
 the greedy policy itself (weights are then zero for every episode that deviates from it).
 
+**Decision transformers** (a d3rlpy ``DecisionTransformer``/``DiscreteDecisionTransformer``,
+its ``StatefulTransformerWrapper``, or a job/run that trained one) are *return-conditioned*:
+the action depends on the return-to-go still to collect and on the context of past steps,
+not on the state alone, so there is no ``pi(a|s)`` for importance ratios and no Markov
+policy for FQE to evaluate; those estimators refuse them (:class:`~workbench.errors.OPEError`
+saying so).  What applies is the simulator's ground truth: ``evaluate_ope(ds, policy,
+estimators=[], env=...)`` rolls the policy out (:meth:`EvaluationPolicy.actor`, greedy) at its
+target return: a wrapper's own, a job's or run's ``target_return``, else the dataset's best
+episode return.
+
 Continuous deterministic policies ``a = mu(s)`` use kernel-smoothed weights, as SCOPE-RL does:
 ``pi_e(a|s)`` in the ratio is replaced by a Gaussian kernel density
 ``prod_d N(a_d; mu_d(s), (h * s_d)^2)`` with bandwidth ``h`` (``bandwidth``, default 0.2) in
@@ -41,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from .._lazy import is_d3rlpy_algo
+from .._lazy import is_d3rlpy_algo, is_transformer_policy
 from ..data.dataset import EpisodeDataset
 from ..errors import ConfigError, OPEError
 from ._chunks import as_policy_input
@@ -84,7 +94,7 @@ def resolve_policy(obj: Any, name: str = "policy") -> Any:
         except Exception as exc:
             raise OPEError(f"policy {name!r}: could not load run {obj!r}: {exc}") from exc
         return resolve_policy(run, name)
-    if is_d3rlpy_algo(obj) or hasattr(obj, "action_probs") or (
+    if is_d3rlpy_algo(obj) or is_transformer_policy(obj) or hasattr(obj, "action_probs") or (
             hasattr(obj, "log_prob") and hasattr(obj, "sample")):
         return obj
     if hasattr(obj, "policy"):  # a TrainingJob (.policy property) or a Run (.policy() method)
@@ -95,6 +105,12 @@ def resolve_policy(obj: Any, name: str = "policy") -> Any:
             raise OPEError(f"policy {name!r}: the job has no trained policy yet "
                            f"(status {getattr(obj, 'status', '?')!r}). Fix: wait for it "
                            "(job.wait()) before evaluating")
+        target = getattr(obj, "target_return", None)
+        if is_transformer_policy(pol) and is_d3rlpy_algo(pol) and target is not None:
+            # a decision transformer's run: evaluated at the target return it trained for
+            from ..training.evaluators import transformer_actor
+
+            return transformer_actor(pol, float(target))
         return resolve_policy(pol, name)
     if callable(obj):
         return obj
@@ -107,8 +123,9 @@ class EvaluationPolicy:
 
     Use :func:`make_policy` to build one.  Attributes: ``name``, ``discrete``, ``n_actions``
     (discrete), ``act_dim`` (continuous), ``kind`` (``"epsilon-greedy"``, ``"softmax"``,
-    ``"stochastic"``, ``"deterministic"`` (continuous, kernel-smoothed) or
-    ``"stochastic-continuous"``).
+    ``"stochastic"``, ``"deterministic"`` (continuous, kernel-smoothed),
+    ``"stochastic-continuous"`` or ``"return-conditioned"`` (a decision transformer: only
+    :meth:`actor` applies; ``target_return`` is what it is conditioned on)).
     """
 
     def __init__(self, name: str, base: Any, ds: EpisodeDataset, *, epsilon: float = 0.1,
@@ -120,6 +137,11 @@ class EvaluationPolicy:
         from ..data.images import chunk_rows
 
         self._chunk = chunk_rows(self.obs_shape, max_rows=_CHUNK)  # rows per policy call
+        self.transformer: Any = None  # a decision transformer's d3rlpy algorithm
+        self.target_return: float | None = None
+        if is_transformer_policy(base):
+            self._init_transformer(base, ds)
+            return
         self.algo = base if is_d3rlpy_algo(base) else None
         check_policy_options(epsilon, temperature, bandwidth)
         self.epsilon = float(epsilon)
@@ -151,9 +173,76 @@ class EvaluationPolicy:
                 self.kind = "deterministic"
         self._probe(ds)
 
+    def _init_transformer(self, base: Any, ds: EpisodeDataset) -> None:
+        """A decision transformer (algorithm or stateful wrapper): return-conditioned."""
+        self.kind = "return-conditioned"
+        self.algo = None
+        self.epsilon, self.temperature, self.bandwidth = 0.0, None, 0.0
+        self.n_actions = int(ds.action_space.n or 0) if self.discrete else 0
+        self.act_dim = 0 if self.discrete else int(ds.actions.shape[1])
+        if is_d3rlpy_algo(base):  # a bare algorithm: the dataset's best episode return
+            returns = ds.episode_returns()
+            best = returns[ds.finished] if ds.finished.any() else returns
+            self.transformer, self.target_return = base, float(best.max())
+            self._sampler: Any = None  # greedy (transformer_actor)
+        else:  # d3rlpy's StatefulTransformerWrapper: its own target return and sampler
+            self.transformer = base.algo
+            self.target_return = float(base._target_return)
+            self._sampler = base._action_sampler
+        self._check_algo(self.transformer)
+        try:
+            a = self.actor().predict(as_policy_input(ds.observations[:1])[0], 0.0)
+            a = np.asarray(a).reshape(1, -1) if not self.discrete else np.asarray([a])
+            (self._check_disc_actions if self.discrete else self._check_cont_actions)(a, 1)
+        except OPEError:
+            raise
+        except Exception as exc:
+            raise OPEError(f"policy {self.name!r} (a decision transformer) failed on the "
+                           f"dataset's observations of shape {self.obs_shape}: "
+                           f"{type(exc).__name__}: {exc}") from exc
+
+    def actor(self) -> Any:
+        """A fresh d3rlpy ``StatefulTransformerWrapper`` of a decision transformer at
+        :attr:`target_return` (greedy unless the wrapper given had its own action sampler):
+        ``reset()`` at every episode start, ``predict(observation, last_reward)`` per step.
+
+        Raises:
+            OPEError: the policy is not a decision transformer.
+        """
+        if self.transformer is None:
+            raise OPEError(f"policy {self.name!r} is not return-conditioned: it has no actor")
+        from .._d3rlpy import d3rlpy
+
+        if self._sampler is None:
+            from ..training.evaluators import transformer_actor
+
+            return transformer_actor(self.transformer, float(self.target_return or 0.0))
+        return d3rlpy.algos.StatefulTransformerWrapper(self.transformer,
+                                                       float(self.target_return or 0.0),
+                                                       self._sampler)
+
+    def require_markov(self, what: str) -> None:
+        """Refuse ``what`` (estimators, FQE) for a return-conditioned policy, saying why and
+        what applies instead.
+
+        Raises:
+            OPEError: the policy is a decision transformer.
+        """
+        if self.transformer is None:
+            return
+        raise OPEError(
+            f"{what} does not apply to policy {self.name!r}: it is a decision transformer, a "
+            "return-conditioned policy whose action depends on the return-to-go still to "
+            "collect and on the context of past steps, not on the state alone, so it has no "
+            "pi(a|s) for importance weights (is, wis, pdis, wpdis, dr, wdr) and is not a "
+            "Markov policy FQE (fqe, dm, dr, wdr) can evaluate. What applies: the simulator's "
+            "ground truth, evaluate_ope(ds, policy, estimators=[], env=<gymnasium id>), which "
+            f"rolls it out at its target return ({self.target_return:g}) and returns its true "
+            "value")
+
     # ------------------------------------------------------------------ checks
-    def _check_algo(self) -> None:
-        algo = self.algo
+    def _check_algo(self, algo: Any = None) -> None:
+        algo = self.algo if algo is None else algo
         if algo is None:
             return
         if algo.impl is None:
@@ -237,6 +326,7 @@ class EvaluationPolicy:
 
     def greedy(self, obs: np.ndarray) -> np.ndarray:
         """(B,) greedy actions (discrete) or (B, act_dim) deterministic actions."""
+        self.require_markov("greedy(s)")
         obs = as_policy_input(obs)
         a = self._raw_actions(obs)
         if self.discrete:
@@ -245,6 +335,7 @@ class EvaluationPolicy:
 
     def q_values(self, obs: np.ndarray) -> np.ndarray:
         """(B, n) Q-values of a discrete d3rlpy algorithm."""
+        self.require_markov("q_values(s)")
         obs = as_policy_input(obs)
         if self.algo is None:
             raise OPEError(f"policy {self.name!r} has no Q-values (not a d3rlpy algorithm)")
@@ -259,6 +350,7 @@ class EvaluationPolicy:
 
     def action_probs(self, obs: np.ndarray) -> np.ndarray:
         """(B, n) probabilities of every action (discrete policies only)."""
+        self.require_markov("action_probs(s)")
         if not self.discrete:
             raise OPEError(f"policy {self.name!r} is continuous: no action probabilities")
         obs = as_policy_input(obs)
@@ -285,6 +377,7 @@ class EvaluationPolicy:
     def log_prob(self, obs: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """(B,) ``log pi_e(a|s)``; kernel-smoothed log density for deterministic continuous
         policies; ``-inf`` where the probability is zero."""
+        self.require_markov("log_prob(s, a), an importance weight,")
         obs = as_policy_input(obs)
         if self.discrete:
             p = self.action_probs(obs)[np.arange(len(obs)), np.asarray(actions, np.int64)]
@@ -305,6 +398,7 @@ class EvaluationPolicy:
 
     def sample(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Actions drawn from the evaluated policy (continuous deterministic: ``mu(s)``)."""
+        self.require_markov("sample(s), a Markov policy's action,")
         obs = as_policy_input(obs)
         if self.discrete:
             if self.kind == "epsilon-greedy":
@@ -327,6 +421,8 @@ class EvaluationPolicy:
             return f"softmax(T={self.temperature:g})"
         if self.kind == "deterministic":
             return f"deterministic(kernel h={self.bandwidth:g})"
+        if self.kind == "return-conditioned":
+            return f"return-conditioned(target={self.target_return:g})"
         return self.kind
 
 
@@ -335,7 +431,9 @@ def make_policy(obj: Any, ds: EpisodeDataset, *, name: str = "policy", epsilon: 
     """An :class:`EvaluationPolicy` from any accepted policy form (see the module docstring).
 
     Args:
-        obj: d3rlpy algorithm, job with ``.policy``, run id, callable or policy object.
+        obj: d3rlpy algorithm, job with ``.policy``, run id, callable or policy object; a
+            decision transformer (algorithm, ``StatefulTransformerWrapper``, job or run) is
+            return-conditioned (see the module docstring).
         ds: the dataset it will be evaluated on (spaces are checked against it).
         name: used in error messages and the output.
         epsilon: ε of the ε-soft greedy policy (discrete deterministic policies).

@@ -30,7 +30,9 @@ class OPESettings:
 
     Attributes:
         estimators: estimator names (``fqe``/``dm``, ``is``, ``wis``, ``pdis``, ``wpdis``,
-            ``dr``, ``wdr``); :meth:`resolve` lower-cases them into a tuple.
+            ``dr``, ``wdr``); :meth:`resolve` lower-cases them into a tuple.  Empty only
+            with ``ground_truth``: the simulator's true value alone (decision transformers).
+        ground_truth: an environment is given, whose rollouts give each policy's true value.
         behavior: where behaviour probabilities come from (``None``, ``"logged"``,
             ``"bc"``, an array or a policy object).
         gamma: discount in (0, 1].
@@ -49,6 +51,7 @@ class OPESettings:
 
     estimators: Sequence[str] | str = DEFAULT_ESTIMATORS
     behavior: Any = None
+    ground_truth: bool = False
     gamma: float = 0.99
     n_bootstrap: int = 1000
     ci: float = 0.95
@@ -68,15 +71,17 @@ class OPESettings:
         """The settings with names canonical and numbers checked.
 
         Raises:
-            ConfigError: unknown or duplicate estimators, gamma outside (0, 1], ``ci``
+            ConfigError: unknown or duplicate estimators, none without ``ground_truth``,
+                gamma outside (0, 1], ``ci``
                 outside (0, 1), negative ``n_bootstrap`` or ``fqe_refits``, ``epsilon``
                 outside [0, 1], non-positive ``temperature``/``bandwidth``/``weight_clip``,
                 ``n_folds < 2``, ``n_rollouts < 1``.
         """
         est = [self.estimators] if isinstance(self.estimators, str) else list(self.estimators)
         names = tuple(canonical_estimator(e) for e in est)
-        if not names:
-            raise ConfigError("estimators is empty")
+        if not names and not self.ground_truth:
+            raise ConfigError("estimators is empty: name estimators, or pass env= with "
+                              "estimators=[] for the simulator's true value alone")
         if len(set(names)) != len(names):
             raise ConfigError(f"estimators has duplicates: {est}")
         gamma = check_gamma(self.gamma)

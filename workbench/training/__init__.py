@@ -2,13 +2,16 @@
 
     job = train(ds, algo="cql", n_steps=20_000, seed=0)   # returns at once
     job.status, job.metrics(), job.cancel(), job.wait(), job.policy
+    dt = train(ds, algo="dt", n_steps=20_000, env="CartPole-v1", target_return=200,
+               context_size=20)                           # a decision transformer
     resume(run_id)                                        # from the last checkpoint
     sweep(ds, algos=["cql", "bc"], seeds=range(5)).summary()
     sweep(ds, algos=["cql", "bc"], seeds=range(3), executor="ray").run_until_decided(10, 3)
 
 See :mod:`workbench.training.job` for executors, exits and what stays non-deterministic in
 thread mode, :mod:`workbench.training.stream` for the live metric stream API,
-:mod:`workbench.training.checkpoints` for when checkpoints are written.
+:mod:`workbench.training.checkpoints` for when checkpoints are written,
+:mod:`workbench.training.trajectories` for the trajectory slices decision transformers train on.
 
 Importing this package does not import torch or d3rlpy (``FastReplayBuffer`` is loaded on
 first access): :func:`train` returns without paying for them in the caller's thread.

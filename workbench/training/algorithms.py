@@ -3,7 +3,7 @@
 Every d3rlpy Q-learning algorithm is available under its d3rlpy type name
 (``cql``, ``discrete_cql``, ``td3_plus_bc``, ...).  Names are matched case- and
 punctuation-insensitively (``"DiscreteCQL"``, ``"discrete-cql"`` and ``"TD3+BC"`` work).
-A *family* name (``cql``, ``bc``, ``bcq``, ``sac``) resolves to the variant that fits
+A *family* name (``cql``, ``bc``, ``bcq``, ``sac``, ``dt``) resolves to the variant that fits
 the dataset's action space: ``"cql"`` on a discrete dataset is ``discrete_cql``.
 
 Hyperparameters are the fields of the d3rlpy config dataclass (``batch_size``,
@@ -36,10 +36,15 @@ everywhere.  Regenerate the cache after upgrading d3rlpy with
 ``python -c "from workbench.training.algorithms import write_config_description as w; w()"``
 (a test compares it with the live classes).
 
-Decision transformers (``decision_transformer``, ``discrete_decision_transformer``,
-``tacr``) are refused with a :class:`~workbench.errors.ConfigError`: they are sequence
-models trained on trajectory slices with a different loop and no Q-function, so the
-workbench's training-health signals, TD-error evaluation and sampler do not apply.
+**Decision transformers** (``decision_transformer`` for continuous actions,
+``discrete_decision_transformer`` for discrete ones; the family name ``"dt"`` picks the one
+that fits the dataset) are trainable too: sequence models trained on trajectory slices by
+:class:`workbench.training.trajectories.TrajectoryBuffer` (``context_size`` steps ending at
+a uniformly drawn step, with returns-to-go, timesteps and padding masks, exactly as d3rlpy's
+``BasicTrajectorySlicer``).  They have no Q-function (``has_q=False``: no TD-error or value
+evaluation, no training-health verdicts) and are evaluated in an environment at a target
+return (``train(..., target_return=...)``).  ``tacr`` and ``gato`` are refused with a
+:class:`~workbench.errors.ConfigError`.
 """
 
 from __future__ import annotations
@@ -71,6 +76,8 @@ class AlgorithmSpec:
         config_class: name of the d3rlpy config class (``"DiscreteCQLConfig"``).
         discrete: trains on discrete actions (else continuous).
         has_q: learns a Q-function (value evaluators and health signals apply).
+        transformer: a d3rlpy ``TransformerAlgoBase`` (a decision transformer): trained on
+            trajectory slices, evaluated at a target return.
     """
 
     name: str
@@ -78,6 +85,7 @@ class AlgorithmSpec:
     config_class: str
     discrete: bool
     has_q: bool = True
+    transformer: bool = False
 
     @property
     def action_space(self) -> str:
@@ -129,16 +137,20 @@ _TABLE = [
     ("td3_plus_bc", "td3_plus_bc", "TD3PlusBCConfig", False, True),
 ]
 ALGORITHMS: dict[str, AlgorithmSpec] = {row[0]: AlgorithmSpec(*row) for row in _TABLE}
+# decision transformers: sequence models without a Q-function (family "dt")
+for _dt in (AlgorithmSpec("decision_transformer", "dt", "DecisionTransformerConfig", False,
+                          has_q=False, transformer=True),
+            AlgorithmSpec("discrete_decision_transformer", "dt",
+                          "DiscreteDecisionTransformerConfig", True, has_q=False,
+                          transformer=True)):
+    ALGORITHMS[_dt.name] = _dt
 
 _REFUSED = {
-    "decisiontransformer": "decision_transformer",
-    "discretedecisiontransformer": "discrete_decision_transformer",
-    "dt": "decision_transformer",
     "tacr": "tacr",
     "gato": "gato",
 }
 _ALIASES = {"td3bc": "td3_plus_bc", "ddqn": "double_dqn", "calql": "cal_ql", "bcdiscrete":
-            "discrete_bc"}
+            "discrete_bc", "decisiontransformer": "dt"}
 
 
 def _key(name: str) -> str:
@@ -175,9 +187,9 @@ def resolve_algorithm(name: str, discrete: bool | None = None) -> AlgorithmSpec:
             family name to its continuous variant when it has one.
 
     Raises:
-        ConfigError: unknown name (with close matches and the valid names), a decision
-            transformer (refused, with the reason), or an algorithm for the other action
-            space (listing the algorithms that fit).
+        ConfigError: unknown name (with close matches and the valid names), ``tacr`` or
+            ``gato`` (refused), or an algorithm for the other action space (listing the
+            algorithms that fit).
     """
     if not isinstance(name, str) or not name.strip():
         raise ConfigError(f"algo must be a non-empty string, got {name!r}")
@@ -185,12 +197,9 @@ def resolve_algorithm(name: str, discrete: bool | None = None) -> AlgorithmSpec:
     k = _key(_ALIASES.get(k, k))
     if k in _REFUSED:
         raise ConfigError(
-            f"'{name}' ({_REFUSED[k]}) is a decision-transformer sequence model and is not "
-            "supported by workbench.train: it trains on trajectory slices, has no Q-function "
-            "(so no TD error, value estimates or training-health signals) and uses d3rlpy's "
-            "TransformerAlgoBase loop. Train it with d3rlpy directly "
-            "(d3rlpy.algos.DecisionTransformerConfig().create().fit(ds.to_d3rlpy(), ...)), or "
-            f"pick a Q-learning algorithm: {sorted(ALGORITHMS)}")
+            f"'{name}' ({_REFUSED[k]}) is a transformer model workbench.train does not "
+            "support (only decision transformers are: algo='dt'). Train it with d3rlpy "
+            f"directly, or pick one of: {sorted(ALGORITHMS)}")
     kind = None if discrete is None else ("discrete" if discrete else "continuous")
     valid_here = sorted(n for n, s in ALGORITHMS.items()
                         if discrete is None or s.discrete == discrete)
@@ -215,7 +224,7 @@ def resolve_algorithm(name: str, discrete: bool | None = None) -> AlgorithmSpec:
         {s.family for s in ALGORITHMS.values()})), n=3, cutoff=0.5)
     hint = f" Did you mean {close}?" if close else ""
     raise ConfigError(f"unknown algorithm '{name}'.{hint} Valid names: {sorted(ALGORITHMS)} "
-                      "(family names cql, bc, bcq, sac pick the variant for the dataset)")
+                      "(family names cql, bc, bcq, sac, dt pick the variant for the dataset)")
 
 
 _SCALERS = {
@@ -230,6 +239,9 @@ _SCALERS = {
 
 #: encoder factories by name, for any ``*encoder_factory`` field
 _ENCODERS = ("default", "vector", "pixel", "pixel_small")
+
+#: decision transformers' ``position_encoding_type`` by name (d3rlpy ``PositionEncodingType``)
+_POSITION_ENCODINGS = ("simple", "global")
 
 
 def _encoder(name: str) -> Any:
@@ -394,6 +406,11 @@ def _coerce(spec: AlgorithmSpec, name: str, value: Any, kind: str) -> Any:
             raise ConfigError(f"{spec.name}: {name}={value!r} is not a known encoder; valid: "
                               f"{list(_ENCODERS)} (or pass a d3rlpy encoder factory)")
         return value
+    if name == "position_encoding_type" and isinstance(value, str):
+        if value.lower() not in _POSITION_ENCODINGS:
+            raise ConfigError(f"{spec.name}: position_encoding_type={value!r} is not known; "
+                              f"valid: {list(_POSITION_ENCODINGS)}")
+        return value.lower()
     if kind == "bool":
         if not isinstance(value, (bool, int)) or (isinstance(value, int) and value not in (0, 1)):
             raise ConfigError(f"{spec.name}: {name} must be a bool, got {value!r}")
@@ -402,7 +419,8 @@ def _coerce(spec: AlgorithmSpec, name: str, value: Any, kind: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
             raise ConfigError(f"{spec.name}: {name} must be an integer, got {value!r}")
         if name in ("batch_size", "n_critics", "n_action_samples", "target_update_interval",
-                    "update_actor_interval") and int(value) < 1:
+                    "update_actor_interval", "context_size", "max_timestep", "num_heads",
+                    "num_layers") and int(value) < 1:
             raise ConfigError(f"{spec.name}: {name} must be >= 1, got {value!r}")
         return int(value)
     if kind == "float":
@@ -485,6 +503,8 @@ def build_config(spec: AlgorithmSpec, hyperparameters: dict[str, Any] | None = N
             kwargs[name] = getattr(d3rlpy.preprocessing, _SCALERS[name][value])()
         elif name.endswith("encoder_factory") and isinstance(value, str):
             kwargs[name] = _encoder(value)
+        elif name == "position_encoding_type" and isinstance(value, str):
+            kwargs[name] = d3rlpy.PositionEncodingType(value)
     for f in enc:
         kwargs.setdefault(f, d3rlpy.models.VectorEncoderFactory(hidden_units=units))
     try:

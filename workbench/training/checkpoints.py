@@ -85,6 +85,9 @@ def save_checkpoint(algo: Any, buffer: Any, run_dir: Path, step: int) -> Path:
                  "numpy_rng": np.random.get_state(), "python_rng": random.getstate()}
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             state["cuda_rng"] = torch.cuda.get_rng_state_all()
+        tokens = getattr(algo.impl, "_tokens", None)
+        if tokens is not None:  # DiscreteDecisionTransformer's learning-rate schedule
+            state["tokens"] = int(tokens)
         torch.save(state, tmp / "state.pt")
         for f in tmp.iterdir():  # flush before the rename makes it visible
             with open(f, "rb+") as fh:

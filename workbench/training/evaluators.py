@@ -31,7 +31,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ..data.dataset import EpisodeDataset
 
-__all__ = ["HeldOutEvaluator", "EnvEvaluator", "training_health", "split_holdout"]
+__all__ = ["HeldOutEvaluator", "EnvEvaluator", "training_health", "split_holdout",
+           "transformer_actor"]
 
 
 def split_holdout(n_episodes: int, holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -138,6 +139,13 @@ class HeldOutEvaluator:
 class EnvEvaluator:
     """Greedy-policy return in the job's own environment instance.
 
+    A decision transformer (``target_return`` given) is rolled out as d3rlpy's
+    ``StatefulTransformerWrapper`` conditioned on ``target_return``: reset at the start of
+    every episode, fed each observation with the previous reward (0 first), acting greedily
+    (``argmax`` over the action logits for discrete actions, the predicted action for
+    continuous ones).  Its episodes stop after ``max_timestep - 1`` steps (the timesteps its
+    position embedding can index) if the environment has not ended them before.
+
     Args:
         env: a gymnasium environment id (a fresh instance is made per job, with the
             observation preprocessing collection applies: MinAtar and Atari frames as in
@@ -146,10 +154,12 @@ class EnvEvaluator:
         n_episodes: episodes per evaluation.
         seed: episode ``k`` is reset with ``seed + k`` (the same start states every time).
         max_steps: hard cap per episode (besides the env's own time limit).
+        target_return: evaluate a decision transformer at this target return (``None``: a
+            Markov policy, ``algo.predict``).
     """
 
     def __init__(self, env: Any, n_episodes: int = 5, seed: int = 0,
-                 max_steps: int = 100_000) -> None:
+                 max_steps: int = 100_000, target_return: float | None = None) -> None:
         if isinstance(env, str):
             from ..data.collect.envs import make_env
 
@@ -158,17 +168,25 @@ class EnvEvaluator:
         self.n_episodes = int(n_episodes)
         self.seed = int(seed)
         self.max_steps = int(max_steps)
+        self.target_return = None if target_return is None else float(target_return)
 
     def __call__(self, algo: Any) -> dict[str, float]:
         """``{"eval/return": mean, "eval/return_std": std}`` over ``n_episodes`` episodes."""
+        dt = None if self.target_return is None else transformer_actor(algo, self.target_return)
+        cap = self.max_steps if dt is None else min(self.max_steps,
+                                                    int(algo.config.max_timestep) - 1)
         returns = []
         for k in range(self.n_episodes):
             obs, _ = self.env.reset(seed=self.seed + k)
-            total, steps, done = 0.0, 0, False
-            while not done and steps < self.max_steps:
-                a = algo.predict(np.asarray(obs, dtype=np.float32)[None])[0]
+            total, steps, done, r = 0.0, 0, False, 0.0
+            if dt is not None:
+                dt.reset()
+            while not done and steps < cap:
+                x = np.array(obs, dtype=np.float32)  # a copy: a DT's actor keeps it
+                a = algo.predict(x[None])[0] if dt is None else dt.predict(x, r)
                 obs, r, term, trunc, _ = self.env.step(a)
-                total += float(r)
+                r = float(r)
+                total += r
                 steps += 1
                 done = bool(term or trunc)
             returns.append(total)
@@ -180,6 +198,19 @@ class EnvEvaluator:
             self.env.close()
         except Exception:  # pragma: no cover
             pass
+
+
+def transformer_actor(algo: Any, target_return: float) -> Any:
+    """d3rlpy's ``StatefulTransformerWrapper`` of a decision transformer conditioned on
+    ``target_return``, acting greedily: ``GreedyTransformerActionSampler`` (argmax) for
+    discrete actions, ``IdentityTransformerActionSampler`` for continuous ones.  Call
+    ``reset()`` at every episode start and ``predict(observation, last_reward)`` per step."""
+    from .._d3rlpy import d3rlpy
+
+    sampler = (d3rlpy.algos.GreedyTransformerActionSampler()
+               if algo.get_action_type() == d3rlpy.ActionSpace.DISCRETE
+               else d3rlpy.algos.IdentityTransformerActionSampler())
+    return algo.as_stateful_wrapper(float(target_return), action_sampler=sampler)
 
 
 def _as(x: np.ndarray, dtype: Any) -> np.ndarray:

@@ -163,6 +163,8 @@ class TrainingJob:
         algo: the resolved d3rlpy algorithm name (``"discrete_cql"``).
         n_steps: total gradient updates of the run.
         executor: ``"thread"``, ``"process"`` or ``"ray"``.
+        target_return: what a decision transformer is conditioned on when evaluated
+            (``None`` for other algorithms).
         store: the :class:`~workbench.tracking.RunStore` the run is recorded in.
     """
 
@@ -171,6 +173,7 @@ class TrainingJob:
         self.algo = spec.algo
         self.n_steps = spec.n_steps
         self.executor = spec.executor
+        self.target_return = spec.target_return
         self.store = store
         self._spec = spec
         self._ds: EpisodeDataset | None = ds  # dropped once the worker has it
@@ -472,7 +475,8 @@ def train(ds: EpisodeDataset | str, algo: str = "cql", n_steps: int = 10_000, se
           eval_every: int | None = None, checkpoint_every: int | None = None,
           checkpoint_seconds: float = DEFAULT_CHECKPOINT_SECONDS, holdout: float = 0.1,
           n_step: int = 1,
-          eval_episodes: int = 5, keep_checkpoints: int = 2, store: RunStore | None = None,
+          eval_episodes: int = 5, target_return: float | None = None,
+          keep_checkpoints: int = 2, store: RunStore | None = None,
           name: str | None = None, nice: int = 10, start: bool = True,
           **hyperparameters: Any) -> TrainingJob:
     """Train a d3rlpy algorithm on ``ds`` in the background; returns a job at once.
@@ -480,7 +484,10 @@ def train(ds: EpisodeDataset | str, algo: str = "cql", n_steps: int = 10_000, se
     Args:
         ds: the dataset (or anything :func:`workbench.load_dataset` accepts).
         algo: algorithm or family name (see :func:`workbench.training.algorithms`);
-            ``"cql"`` is ``discrete_cql`` on a discrete dataset.
+            ``"cql"`` is ``discrete_cql`` on a discrete dataset; ``"dt"`` a decision
+            transformer (``discrete_decision_transformer`` or ``decision_transformer``),
+            trained on trajectory slices of ``context_size`` steps (see
+            :mod:`workbench.training.trajectories`).
         n_steps: gradient updates.
         seed: seeds network initialisation, the sampler's generator, the held-out split and
             the evaluation episodes.
@@ -509,9 +516,14 @@ def train(ds: EpisodeDataset | str, algo: str = "cql", n_steps: int = 10_000, se
             run killed early still has a recent checkpoint to resume from.  Checkpoints are
             only taken at logging steps (every ``log_every`` updates).
         holdout: fraction of episodes held out of training for the TD-error and value
-            evaluation (0 = evaluate on the training episodes).
+            evaluation (0 = evaluate on the training episodes).  Decision transformers have
+            no such evaluation and train on every episode.
         n_step: n-step returns in the sampled batches (1 = plain transitions).
         eval_episodes: environment episodes per evaluation.
+        target_return: decision transformers only: the return-to-go the policy is conditioned
+            on in its ``env`` evaluations (``eval/return``); default the dataset's best
+            episode return.  Recorded in the run's spec (``wb.evaluate_ope`` rolls the policy
+            out at it).
         keep_checkpoints: newest checkpoints kept on disk.
         store: RunStore to record into (default: ``$WORKBENCH_HOME/runs.sqlite``).
         name: free-text label of the run.
@@ -549,7 +561,8 @@ def train(ds: EpisodeDataset | str, algo: str = "cql", n_steps: int = 10_000, se
         ray_address=ray_address, ray_num_cpus=ray_num_cpus, ray_num_gpus=ray_num_gpus,
         log_every=log_every, eval_every=eval_every, checkpoint_every=checkpoint_every,
         checkpoint_seconds=checkpoint_seconds, holdout=holdout, n_step=n_step,
-        eval_episodes=eval_episodes, keep_checkpoints=keep_checkpoints, nice=nice,
+        eval_episodes=eval_episodes, target_return=target_return,
+        keep_checkpoints=keep_checkpoints, nice=nice,
         hyperparameters=dict(hyperparameters)).resolve(ds)
     for problem in degenerate_settings(spec_algo, settings.n_steps, settings.hyperparameters):
         warnings.warn(f"{spec_algo.name}: {problem}", DegenerateTrainingWarning, stacklevel=2)
@@ -665,7 +678,8 @@ def resume(run_id: str, *, dataset: Any = None, n_steps: int | None = None,
                    eval_every=int(sp["eval_every"]), checkpoint_every=int(sp["checkpoint_every"]),
                    device=dev, store_path=str(store.path), executor=ex, env=sp.get("env"),
                    ray_address=ray_address, ray_num_cpus=ray_num_cpus, ray_num_gpus=ray_num_gpus,
-                   eval_episodes=int(sp["eval_episodes"]), holdout=float(sp["holdout"]),
+                   eval_episodes=int(sp["eval_episodes"]),
+                   target_return=sp.get("target_return"), holdout=float(sp["holdout"]),
                    n_step=int(sp["n_step"]), keep_checkpoints=int(sp["keep_checkpoints"]),
                    torch_threads=sp.get("torch_threads", 1), nice=int(sp.get("nice", 10)),
                    checkpoint_seconds=float(sp.get("checkpoint_seconds",

@@ -50,6 +50,13 @@ class Run:
     def status(self) -> str:
         return str(self.info["status"])
 
+    @property
+    def target_return(self) -> float | None:
+        """What a decision transformer was conditioned on in its evaluations (``None`` for
+        other algorithms)."""
+        value = self.params.get("spec", {}).get("target_return")
+        return None if value is None else float(value)
+
     def policy(self, device: str = "cpu:0", checkpoint: bool = False) -> Any:
         """The trained d3rlpy algorithm from the ``final`` artefact, or — with
         ``checkpoint=True`` or when there is no final model (a crashed run) — from the

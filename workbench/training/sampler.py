@@ -261,8 +261,9 @@ class FastReplayBuffer(ReplayBufferBase):
                           rewards_to_go=self._rew_flat[j:self._ends[j]])
 
     def sample_trajectory(self, length: int) -> Any:
-        raise TrainingError("FastReplayBuffer samples transitions only (trajectory models such as "
-                            "decision transformers are not supported)")
+        raise TrainingError("FastReplayBuffer samples transitions only; decision transformers "
+                            "sample trajectory slices from "
+                            "workbench.training.trajectories.TrajectoryBuffer")
 
     def sample_trajectory_batch(self, batch_size: int, length: int) -> Any:
         return self.sample_trajectory(length)

@@ -49,9 +49,13 @@ class TrainSettings:
             when ``device`` names CUDA, else none.
         log_every, eval_every, checkpoint_every: intervals in updates (``None``: defaults).
         checkpoint_seconds: wall-clock checkpoint interval in seconds (0 = off).
-        holdout: fraction of episodes held out for the TD-error and value evaluation.
+        holdout: fraction of episodes held out for the TD-error and value evaluation
+            (decision transformers have none: they train on every episode).
         n_step: n-step returns in the sampled batches.
         eval_episodes: environment episodes per evaluation.
+        target_return: decision transformers only: the return-to-go the policy is conditioned
+            on when it is evaluated in ``env`` (``None``: the dataset's best episode return,
+            filled in by :meth:`resolve`).
         keep_checkpoints: newest checkpoints kept on disk.
         nice: CPU niceness added to the worker (0..19).
         hyperparameters: fields of the d3rlpy config.
@@ -73,6 +77,7 @@ class TrainSettings:
     holdout: float = 0.1
     n_step: int = 1
     eval_episodes: int = 5
+    target_return: float | None = None
     keep_checkpoints: int = 2
     nice: int = 10
     hyperparameters: dict[str, Any] = field(default_factory=dict)
@@ -164,12 +169,14 @@ class TrainSettings:
         # checked against the cached d3rlpy config description: no d3rlpy import here; the
         # worker builds the config (build_config) and records it as the run's "config" param
         validate_hyperparameters(algo, hp := image_defaults(algo, ds.observation_shape, hp))
+        target_return = _target_return(self.target_return, algo, ds, hp, env)
         resolved = dataclasses.replace(
             self, algo=algo.name, n_steps=n_steps, device=dev, log_every=log_every,
             eval_every=eval_every, checkpoint_every=checkpoint_every,
             checkpoint_seconds=checkpoint_seconds, holdout=float(self.holdout),
             n_step=int(self.n_step), eval_episodes=int(self.eval_episodes),
             keep_checkpoints=int(self.keep_checkpoints), hyperparameters=hp,
+            target_return=target_return,
             ray_address=ray_address, ray_num_cpus=ray_num_cpus, ray_num_gpus=ray_num_gpus)
         return resolved, algo
 
@@ -199,6 +206,48 @@ def degenerate_settings(algo: AlgorithmSpec, n_steps: int,
                        f"during the run. Pass {key} well below n_steps (e.g. "
                        f"{max(1, n_steps // 10)}) or train longer")
     return out
+
+
+def _target_return(value: Any, algo: AlgorithmSpec, ds: EpisodeDataset,
+                   hp: dict[str, Any], env: Any) -> float | None:
+    """The target return of a decision transformer (default: the dataset's best episode
+    return), after checking that its ``max_timestep`` covers the episodes it will see.
+
+    Raises:
+        ConfigError: ``target_return`` for another algorithm or not a finite number;
+            ``max_timestep`` not above the longest dataset episode or the env's time limit
+            (d3rlpy's position embedding has ``max_timestep`` rows, indexed by timestep).
+    """
+    if not algo.transformer:
+        if value is not None:
+            raise ConfigError(f"target_return conditions a decision transformer (algo='dt'); "
+                              f"{algo.name} has none. Drop target_return")
+        return None
+    from .algorithms import config_defaults
+
+    max_t = int(hp.get("max_timestep", config_defaults(algo)["max_timestep"]))
+    longest = int(ds.episode_lengths.max())
+    if longest >= max_t:
+        raise ConfigError(f"{algo.name}: max_timestep={max_t} must exceed the longest episode "
+                          f"({longest} steps): timesteps 1..{longest} index a position "
+                          f"embedding of max_timestep rows. Pass max_timestep={longest + 1} or "
+                          "more")
+    if isinstance(env, str):
+        import gymnasium as gym
+
+        limit = gym.spec(env).max_episode_steps
+        if limit is not None and int(limit) >= max_t:
+            raise ConfigError(f"{algo.name}: max_timestep={max_t} must exceed the time limit "
+                              f"of {env} ({limit} steps) for the evaluation episodes. Pass "
+                              f"max_timestep={int(limit) + 1} or more")
+    if value is None:
+        returns = ds.episode_returns()
+        finished = returns[ds.finished] if ds.finished.any() else returns
+        return float(finished.max())
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(
+            float(value)):
+        raise ConfigError(f"target_return must be a finite number, got {value!r}")
+    return float(value)
 
 
 def _interval(value: int | None, default: int, log_every: int, what: str) -> int:

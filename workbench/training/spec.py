@@ -30,7 +30,9 @@ class RunSpec:
     ``device`` may be ``"auto"``: the worker resolves it (``cuda:0`` when available, else
     ``cpu:0``) and records the result in the run's ``device`` column.  ``attempt`` is the
     number of this start of the run (1, then +1 per resume); ``start_step`` and
-    ``checkpoint`` say where a resumed attempt continues from.
+    ``checkpoint`` say where a resumed attempt continues from.  ``target_return``: what a
+    decision transformer is conditioned on in its environment evaluations (``None`` for
+    other algorithms).
     """
 
     run_id: str
@@ -49,6 +51,7 @@ class RunSpec:
     ray_num_cpus: float = 1.0
     ray_num_gpus: float | None = None
     eval_episodes: int = 5
+    target_return: float | None = None
     holdout: float = 0.1
     n_step: int = 1
     keep_checkpoints: int = 2
@@ -109,14 +112,15 @@ _TIME = {"time_step": "time/step_s", "time_sample_batch": "time/sample_s",
          "time_algorithm_update": "time/update_s"}
 _PARAMS = {"temp": "param/temperature", "alpha": "param/alpha", "beta": "param/beta"}
 _TD_FAMILIES = {"dqn", "double_dqn", "nfq"}
-_BC_FAMILIES = {"bc"}
+_BC_FAMILIES = {"bc", "dt"}  # decision transformers: return-conditioned action prediction
 
 
 def metric_name(raw: str, algo: str) -> str:
     """Namespaced name for a d3rlpy loss name (``td_loss`` → ``loss/td``, ...).
 
     ``loss`` is ``loss/td`` for DQN/DoubleDQN/NFQ, ``loss/imitation`` for behaviour
-    cloning and ``loss/total`` otherwise; ``<x>_loss`` → ``loss/<x>``; ``time_*`` →
+    cloning and decision transformers (their action-prediction loss: squared error or
+    cross-entropy) and ``loss/total`` otherwise; ``<x>_loss`` → ``loss/<x>``; ``time_*`` →
     ``time/*_s`` (seconds per update); ``temp``/``alpha`` → ``param/…``; anything else
     ``train/<name>``.
     """

@@ -9,8 +9,11 @@ This module imports torch and d3rlpy; the light pieces a caller needs (:class:`R
 :class:`Hooks`, checkpoint paths, device checks) live in :mod:`.spec`,
 :mod:`.checkpoints` and :mod:`.devices`, so ``train`` stays free of those imports.
 
-d3rlpy's ``fitter`` drives the updates.  Cancellation raises :class:`Cancelled` from its
-per-step ``callback`` (so training stops after the current update).  ``n_steps`` is split
+d3rlpy's ``fitter`` drives the updates; decision transformers, which d3rlpy trains with
+``fit`` only, run :func:`transformer_fitter`, the same loop over trajectory batches of
+:class:`~workbench.training.trajectories.TrajectoryBuffer`.  Cancellation raises
+:class:`Cancelled` from the per-step ``callback`` (so training stops after the current
+update).  ``n_steps`` is split
 into segments of whole logging intervals plus a remainder, because ``fitter`` silently drops
 ``n_steps % n_steps_per_epoch`` steps.
 """
@@ -36,7 +39,8 @@ from .devices import check_device, resolve_device
 from .spec import Cancelled, Hooks, RunSpec, metric_name
 
 __all__ = ["RunSpec", "Hooks", "Cancelled", "run_job", "save_checkpoint", "latest_checkpoint",
-           "load_policy", "INIT_LOCK", "metric_name", "check_device", "config_record"]
+           "load_policy", "INIT_LOCK", "metric_name", "check_device", "config_record",
+           "transformer_fitter"]
 
 #: Held while a job seeds torch and builds its networks, so initialisation is reproducible
 #: for a seed even when thread jobs start side by side.
@@ -239,16 +243,20 @@ def _build(spec: RunSpec, ds: Any, run_dir: Path) -> tuple[Any, Any, Any, dict[s
     """The algorithm (fresh, or restored from ``spec.checkpoint``), the sampler, the
     evaluators and the params to record (``split``; ``config`` for a fresh run)."""
     import torch
-    from d3rlpy.algos.utility import build_scalers_with_transition_picker
+    from d3rlpy.algos.utility import (
+        build_scalers_with_trajectory_slicer,
+        build_scalers_with_transition_picker,
+    )
 
     from .algorithms import ALGORITHMS, build_config
     from .evaluators import EnvEvaluator, HeldOutEvaluator, split_holdout
-    from .sampler import FastReplayBuffer
 
     aspec = ALGORITHMS[spec.algo]
     config: Any = None if spec.checkpoint else build_config(aspec, spec.hyperparameters)
     record = None if config is None else config_record(config)  # before scalers are fitted
-    train_idx, held_idx = split_holdout(ds.n_episodes, spec.holdout, spec.seed)
+    # decision transformers have no held-out (TD-error) evaluation: they train on every episode
+    train_idx, held_idx = split_holdout(ds.n_episodes, 0.0 if aspec.transformer
+                                        else spec.holdout, spec.seed)
     train_ds = ds if len(train_idx) == ds.n_episodes else ds.select(train_idx)
     held_ds = ds if len(held_idx) == ds.n_episodes else ds.select(held_idx)
     if spec.checkpoint:
@@ -256,11 +264,11 @@ def _build(spec: RunSpec, ds: Any, run_dir: Path) -> tuple[Any, Any, Any, dict[s
         ckpt = Path(spec.checkpoint)
         algo = d3rlpy.load_learnable(str(ckpt / "model.d3"), device=spec.device)
         config = algo.config
-        buffer = FastReplayBuffer(train_ds, rng=np.random.default_rng(spec.seed),
-                                  n_step=spec.n_step, gamma=float(config.gamma),
-                                  need_returns_to_go=bool(algo.need_returns_to_go))
+        buffer = _buffer(spec, aspec, train_ds, algo)
         state = torch.load(ckpt / "state.pt", weights_only=False)
         algo._grad_step = int(state["grad_step"])
+        if "tokens" in state:  # DiscreteDecisionTransformer: where its LR schedule stands
+            algo.impl._tokens = int(state["tokens"])
         buffer.set_state(state["sampler"])
         torch.set_rng_state(state["torch_rng"])
         np.random.set_state(state["numpy_rng"])
@@ -273,10 +281,11 @@ def _build(spec: RunSpec, ds: Any, run_dir: Path) -> tuple[Any, Any, Any, dict[s
                 d3rlpy.seed(spec.seed)
             torch.manual_seed(spec.seed)
             algo = config.create(device=spec.device)
-            buffer = FastReplayBuffer(train_ds, rng=np.random.default_rng(spec.seed),
-                                      n_step=spec.n_step, gamma=float(config.gamma),
-                                      need_returns_to_go=bool(algo.need_returns_to_go))
-            build_scalers_with_transition_picker(algo, buffer)
+            buffer = _buffer(spec, aspec, train_ds, algo)
+            if aspec.transformer:
+                build_scalers_with_trajectory_slicer(algo, buffer)
+            else:
+                build_scalers_with_transition_picker(algo, buffer)
             shape = buffer.dataset_info.observation_signature.shape
             algo.create_impl(shape[0] if len(shape) == 1 else shape,
                              buffer.dataset_info.action_size)
@@ -288,13 +297,73 @@ def _build(spec: RunSpec, ds: Any, run_dir: Path) -> tuple[Any, Any, Any, dict[s
             evaluators["heldout"] = HeldOutEvaluator(held_ds, float(config.gamma),
                                                      seed=spec.seed)
         if spec.env is not None:
-            evaluators["env"] = EnvEvaluator(spec.env, spec.eval_episodes, seed=spec.seed)
+            evaluators["env"] = EnvEvaluator(spec.env, spec.eval_episodes, seed=spec.seed,
+                                             target_return=spec.target_return
+                                             if aspec.transformer else None)
     info = {"train_episodes": int(len(train_idx)), "heldout_episodes": held_idx.tolist()
             if len(held_idx) < ds.n_episodes else "all (holdout=0)"}
+    if aspec.transformer:
+        info["heldout_episodes"] = "none (decision transformers have no held-out evaluation)"
     params = {"split": info}
     if record is not None:  # a fresh run: the d3rlpy config it was built with
         params["config"] = record
     return algo, buffer, evaluators, params
+
+
+def _buffer(spec: RunSpec, aspec: Any, train_ds: Any, algo: Any) -> Any:
+    """The run's sampler, seeded with ``spec.seed``: trajectory slices for decision
+    transformers, transitions for everything else."""
+    rng = np.random.default_rng(spec.seed)
+    if aspec.transformer:
+        from .trajectories import TrajectoryBuffer
+
+        return TrajectoryBuffer(train_ds, rng=rng)
+    from .sampler import FastReplayBuffer
+
+    return FastReplayBuffer(train_ds, rng=rng, n_step=spec.n_step,
+                            gamma=float(algo.config.gamma),
+                            need_returns_to_go=bool(algo.need_returns_to_go))
+
+
+def transformer_fitter(algo: Any, buffer: Any, *, n_steps: int, n_steps_per_epoch: int,
+                       experiment_name: str, logger_adapter: Any,
+                       callback: Callable[[Any, int, int], None],
+                       epoch_callback: Callable[[Any, int, int], None]) -> Any:
+    """d3rlpy's ``fitter`` loop for a transformer algorithm (which has ``fit`` only).
+
+    The same steps in the same order as ``QLearningAlgoBase.fitter`` (with d3rlpy's
+    ``D3RLPyLogger``, so metrics, times and checkpoints reach ``logger_adapter`` exactly as
+    for the other algorithms): per update, a trajectory batch of ``batch_size`` slices of
+    ``context_size`` steps from ``buffer`` (its own generator), ``algo.update(batch)`` and
+    ``callback``; per epoch of ``n_steps_per_epoch`` updates, ``epoch_callback``, one
+    commit of the epoch's mean metrics and ``save_model``.  Yields ``(epoch, metrics)``.
+    The algorithm must be built (scalers fitted, ``create_impl`` called).
+    """
+    from d3rlpy.base import save_config
+    from d3rlpy.logging import D3RLPyLogger
+
+    logger = D3RLPyLogger(algo=algo, adapter_factory=logger_adapter,
+                          experiment_name=experiment_name, n_steps_per_epoch=n_steps_per_epoch,
+                          with_timestamp=False)
+    save_config(algo, logger)
+    batch_size, length = int(algo.config.batch_size), int(algo.config.context_size)
+    total = 0
+    for epoch in range(1, n_steps // n_steps_per_epoch + 1):
+        for _ in range(n_steps_per_epoch):
+            with logger.measure_time("step"):
+                with logger.measure_time("sample_batch"):
+                    batch = buffer.sample_trajectory_batch(batch_size, length=length)
+                with logger.measure_time("algorithm_update"):
+                    loss = algo.update(batch)
+                for name, val in loss.items():
+                    logger.add_metric(name, val)
+            total += 1
+            callback(algo, epoch, total)
+        epoch_callback(algo, epoch, total)
+        metrics = logger.commit(epoch, total)
+        logger.save_model(total, algo)
+        yield epoch, metrics
+    logger.close()
 
 
 def _fit_prdc_neighbours(algo: Any, buffer: Any) -> None:
@@ -355,6 +424,7 @@ def run_job(spec: RunSpec, ds: Any, hooks: Hooks, store: Any | None = None) -> s
     import torch
 
     from ..tracking.store import RunStore
+    from .algorithms import ALGORITHMS
     from .evaluators import training_health
 
     quiet()
@@ -401,12 +471,18 @@ def run_job(spec: RunSpec, ds: Any, hooks: Hooks, store: Any | None = None) -> s
             segments.append((whole, spec.log_every))
         if remaining - whole:
             segments.append((remaining - whole, remaining - whole))
+        transformer = ALGORITHMS[spec.algo].transformer
         for n, per_epoch in segments:
             adapter.offset = step
-            for _ in algo.fitter(buffer, n_steps=n, n_steps_per_epoch=per_epoch,
-                                 experiment_name=spec.run_id, with_timestamp=False,
-                                 logger_adapter=adapter, show_progress=False, save_interval=1,
-                                 callback=on_step, epoch_callback=on_epoch):
+            loop = (transformer_fitter(algo, buffer, n_steps=n, n_steps_per_epoch=per_epoch,
+                                       experiment_name=spec.run_id, logger_adapter=adapter,
+                                       callback=on_step, epoch_callback=on_epoch)
+                    if transformer else
+                    algo.fitter(buffer, n_steps=n, n_steps_per_epoch=per_epoch,
+                                experiment_name=spec.run_id, with_timestamp=False,
+                                logger_adapter=adapter, show_progress=False, save_interval=1,
+                                callback=on_step, epoch_callback=on_epoch))
+            for _ in loop:
                 pass
             step += n
         status = "completed"
