@@ -94,3 +94,33 @@ def test_image_refusals(minatar_small, store):
                                     np.zeros(n, np.float32), term)
     with pytest.raises(ConfigError, match="nearest-neighbour"):
         train(cont, "prdc", n_steps=20, store=store)
+
+
+@pytest.mark.slow
+def test_minatar_env_id_is_known_to_train_in_a_fresh_process(minatar_small, tmp_path):
+    """A foreign file loaded in a new interpreter (nothing collected, no metadata naming
+    MinAtar): ``env="MinAtar/Breakout-v1"`` is accepted, not 'unknown'."""
+    import subprocess
+    import sys
+
+    # a foreign file (hand-written D4RL keys, no metadata naming the environment)
+    t = minatar_small.transitions()
+    path = tmp_path / "breakout.npz"
+    np.savez(path, observations=t["observations"], actions=t["actions"],
+             rewards=t["rewards"], terminals=t["terminals"], timeouts=t["timeouts"],
+             next_observations=t["next_observations"])
+    code = (
+        "import workbench as wb\n"
+        f"ds = wb.load_dataset({str(path)!r}, progress=False)\n"
+        f"store = wb.RunStore({str(tmp_path / 'runs.sqlite')!r})\n"
+        "job = wb.train(ds, 'dqn', n_steps=4, log_every=2, eval_every=4, checkpoint_every=0, "
+        "env='MinAtar/Breakout-v1', eval_episodes=1, batch_size=8, target_update_interval=2, "
+        "store=store, device='cpu')\n"
+        "job.wait(progress=False)\n"
+        "assert job.status == 'completed', (job.status, job.error)\n"
+        "m = job.metrics()\n"
+        "print(sorted(set(m['name'])))\n"
+        "assert (m['name'] == 'eval/return').any()\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr

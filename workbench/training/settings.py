@@ -160,6 +160,9 @@ class TrainSettings:
         if isinstance(env, str):
             import gymnasium as gym
 
+            from ..data.collect.envs import register_image_envs
+
+            register_image_envs(env)  # MinAtar / ALE ids are registered on first use
             if env not in gym.envs.registry:
                 raise ConfigError(f"unknown gymnasium environment {env!r}")
         algo = resolve_algorithm(self.algo, ds.is_discrete)
