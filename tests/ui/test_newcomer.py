@@ -245,3 +245,25 @@ def test_liveness_answers_without_a_page_and_catalog_build_shows_progress(browse
         finally:
             ctx.close()
 
+
+
+def test_image_episodes_are_shown_as_frames(page, served_app):
+    _open(page, served_app)
+    env = page.locator(".wb-collect-env input")
+    env.fill("MinAtar/Breakout-v1")
+    env.press("Enter")
+    steps = page.locator(".wb-collect-steps input")
+    steps.fill("300")
+    steps.press("Enter")
+    time.sleep(0.3)
+    page.locator(".wb-collect button").click()
+    page.locator(".wb-datasets-status", has_text="Loaded MinAtar/Breakout-v1").wait_for(
+        timeout=120_000)
+    strip = page.locator(".wb-episode-strip img")
+    strip.wait_for()
+    box = strip.bounding_box()
+    assert box and box["height"] >= 60 and box["width"] >= 5 * box["height"], box
+    page.locator(".wb-episode-frame img").wait_for()
+    page.locator(".wb-episode-strip").scroll_into_view_if_needed()
+    time.sleep(0.5)
+    page.screenshot(path=str(screenshot(page, "newcomer-8-image-episode")))

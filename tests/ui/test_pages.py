@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -252,3 +253,38 @@ def test_workbench_object_renders_and_closes(catalog_home):
     assert bench.tabs.active == 2
     bench.close()
     assert bench.state.closed and bench.training._sub.closed
+
+
+def test_episode_browser_shows_frames_of_an_image_dataset(catalog_home):
+    """An image episode is a strip of frames and one frame on a slider, with its actions and
+    rewards: no line per pixel."""
+    import io
+
+    from PIL import Image
+
+    from workbench.data.collect import collect
+    from workbench.ui import DatasetsPanel
+
+    ds = collect("MinAtar/Breakout-v1", policy="random", n_steps=300, seed=0, n_envs=1,
+                 progress=False)
+    page = DatasetsPanel()
+    page.state.add_dataset("breakout", ds)
+    assert page.frames_box.visible
+    strip = Image.open(io.BytesIO(page.strip_pane.object))
+    frame = Image.open(io.BytesIO(page.frame_pane.object))
+    T1 = len(ds.episode(0).observations)
+    assert page.frame_slider.end == T1 - 1
+    assert frame.size == (250, 250)  # 10x10 cells, 25 pixels each
+    assert strip.size[1] == 80 and strip.size[0] >= min(10, T1) * 80
+    # the frame shown is the observation rendered (nearest-neighbour)
+    want = ds.episode(0).frames(scale=25)[3]
+    page._render_frame(3)
+    got = np.asarray(Image.open(io.BytesIO(page.frame_pane.object)).convert("RGB"))
+    np.testing.assert_array_equal(got, want)
+    # the plots: actions and rewards only
+    layout = page.episode_pane.object
+    assert len(layout) == 2
+    # a vector dataset keeps its observation lines and hides the frames
+    page.state.add_dataset("cartpole", collect("CartPole-v1", policy="random", n_steps=200,
+                                               seed=0, progress=False))
+    assert not page.frames_box.visible and len(page.episode_pane.object) == 3

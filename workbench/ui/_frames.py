@@ -16,29 +16,31 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ..data.dataset import EpisodeDataset
 
-__all__ = ["episode_steps", "action_frame", "state_axes", "state_frame", "report_table",
-           "distinct_seed_groups", "aggregate_note"]
+__all__ = ["episode_steps", "episode_images", "png_bytes", "action_frame", "state_axes",
+           "state_frame", "report_table", "distinct_seed_groups", "aggregate_note"]
 
 
 def _flat(a: np.ndarray) -> np.ndarray:
     return a.reshape(len(a), -1)
 
 
-def episode_steps(ds: EpisodeDataset, i: int) -> pd.DataFrame:
+def episode_steps(ds: EpisodeDataset, i: int, observations: bool = True) -> pd.DataFrame:
     """One episode as a wide frame: ``step``, ``obs_*`` (T+1 rows), ``act_*``, ``reward``.
 
     The final row's observation is NaN when the file never logged it (a placeholder is not
-    shown as a state)."""
+    shown as a state).  ``observations=False`` leaves the ``obs_*`` columns out (image
+    episodes are shown as frames, not as one line per pixel)."""
     import pandas as pd
 
     ep = ds.episode(int(i))
-    obs = _flat(np.array(ep.observations, dtype=float))
-    if not ep.final_observation_known:
-        obs[-1] = np.nan
     T = len(ep.rewards)
-    out = {"step": np.arange(len(obs))}
-    for j in range(obs.shape[1]):
-        out[f"obs_{j}"] = obs[:, j]
+    out: dict[str, Any] = {"step": np.arange(T + 1)}
+    if observations:
+        obs = _flat(np.array(ep.observations, dtype=float))
+        if not ep.final_observation_known:
+            obs[-1] = np.nan
+        for j in range(obs.shape[1]):
+            out[f"obs_{j}"] = obs[:, j]
     acts = np.asarray(ep.actions, dtype=float)
     acts = acts.reshape(T, -1) if acts.ndim > 1 else acts[:, None]
     for j in range(acts.shape[1]):
@@ -156,3 +158,37 @@ def aggregate_note(agg: pd.DataFrame, metric: str, groups: dict[str, Any],
                      "already shown (the same seed is not a new sample): "
                      + ", ".join(f"`{r}`" for r in left_out))
     return "\n".join(lines)
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """An RGB ``(H, W, 3)`` uint8 image as PNG bytes (for ``pn.pane.PNG``)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(image)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def episode_images(ds: EpisodeDataset, i: int, step: int | None = None, n: int = 10,
+                   strip_height: int = 84, frame_height: int = 252) -> tuple[bytes, bytes, int]:
+    """An image episode to show: a strip of ``n`` evenly spaced frames about
+    ``strip_height`` pixels high, and frame ``step`` (default: the first) about
+    ``frame_height`` high, both as PNG bytes (nearest-neighbour upscaling, so MinAtar's
+    10x10 cells stay sharp), and the episode's number of frames (``T + 1``).
+
+    Raises:
+        DatasetError: the observations are vectors, not images.
+    """
+    from ..data.images import render_frames
+
+    ep = ds.episode(int(i))
+    obs = ep.observations  # (T + 1, C, H, W) uint8
+    if obs.ndim != 4:
+        ep.frames()  # raises the DatasetError that says so
+    n_frames, h = len(obs), int(obs.shape[-2])
+    strip = ep.frame_strip(n=min(n, n_frames), scale=max(1, strip_height // h))
+    k = 0 if step is None else int(np.clip(step, 0, n_frames - 1))
+    big = render_frames(obs[k:k + 1], ep.frame_kind, max(1, frame_height // h))[0]
+    return png_bytes(strip), png_bytes(big), n_frames

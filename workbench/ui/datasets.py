@@ -75,11 +75,12 @@ class DatasetsPanel(pn.viewable.Viewer):
         self.file_button = BusyButton(label="Load file", color="primary",
                                              css_classes=["wb-load-file"])
         self.env_input = pn.widgets.TextInput(label="Environment", value="CartPole-v1",
-                                              width=160)
+                                              width=160, css_classes=["wb-collect-env"])
         self.scheme_select = pn.widgets.Select(label="Behaviour", options=list(SCHEMES),
                                                width=110)
         self.steps_input = pn.widgets.IntInput(label="Steps", value=5000, start=100,
-                                               step=1000, width=110)
+                                               step=1000, width=110,
+                                               css_classes=["wb-collect-steps"])
         self.seed_input = pn.widgets.IntInput(label="Seed", value=0, start=0, width=80)
         self.collect_button = BusyButton(label="Collect", color="primary",
                                                 css_classes=["wb-collect"])
@@ -103,11 +104,20 @@ class DatasetsPanel(pn.viewable.Viewer):
         self.episode_input = pn.widgets.IntInput.from_param(self.param.episode, label="Episode",
                                                             width=120)
         self.episode_pane = pn.pane.HoloViews(None)
+        # image episodes: a strip of frames and one frame picked with a slider
+        self.strip_pane = pn.pane.PNG(None, css_classes=["wb-episode-strip"])
+        self.frame_slider = pn.widgets.IntSlider(name="Frame", start=0, end=1, value=0,
+                                                 width=360, css_classes=["wb-frame-slider"])
+        self.frame_pane = pn.pane.PNG(None, css_classes=["wb-episode-frame"])
+        self.frames_box = pn.Column(self.strip_pane, pn.Row(self.frame_pane,
+                                                            self.frame_slider),
+                                    visible=False)
+        self.frame_slider.param.watch(lambda e: self._render_frame(e.new), "value_throttled")
         self.episode_box = pn.Column(
             pn.Row(self.episode_input, pn.pane.Markdown("Episode browser: pick an episode to "
-                                                        "see its observations, actions and "
-                                                        "rewards.")),
-            self.episode_pane, visible=False, sizing_mode="stretch_width")
+                                                        "see its observations (frames, for "
+                                                        "image data), actions and rewards.")),
+            self.frames_box, self.episode_pane, visible=False, sizing_mode="stretch_width")
         self.catalog_table = table(catalog.catalog_frame(), wrap=["description"],
                                    widths={"description": 300, "path": 260},
                                    hidden_columns=["family", "env_id", "path"],
@@ -298,8 +308,22 @@ class DatasetsPanel(pn.viewable.Viewer):
         if ds is None:
             return
         i = min(self.episode, ds.n_episodes - 1)
-        self.episode_pane.object = plots.episode_plot(_frames.episode_steps(ds, i),
-                                                      title=f"{ds.name} episode {i}")
+        self.frames_box.visible = ds.is_image
+        if ds.is_image:
+            strip, frame, n = _frames.episode_images(ds, i)
+            self.strip_pane.object, self.frame_pane.object = strip, frame
+            self.frame_slider.end = max(1, n - 1)
+            self.frame_slider.value = 0
+        self.episode_pane.object = plots.episode_plot(
+            _frames.episode_steps(ds, i, observations=not ds.is_image),
+            title=f"{ds.name} episode {i}")
+
+    def _render_frame(self, step: int) -> None:
+        ds = self.dataset
+        if ds is None or not ds.is_image:
+            return
+        i = min(self.episode, ds.n_episodes - 1)
+        self.frame_pane.object = _frames.episode_images(ds, i, step=step)[1]
 
     def __panel__(self) -> Any:
         roots = self.state.dataset_roots

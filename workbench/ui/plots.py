@@ -185,18 +185,18 @@ def episode_plot(frame: pd.DataFrame, *, title: str = "Episode") -> hv.Layout:
     columns ``act_*`` and ``reward``.
 
     Returns:
-        ``hv.Layout`` of three overlays (observations, actions, rewards), one column.
+        ``hv.Layout`` of three overlays (observations, actions, rewards), one column; two
+        (actions, rewards) when the frame has no ``obs_*`` column (image episodes, whose
+        frames are shown as pictures).
 
     Raises:
-        DiagnosticsError: no ``step`` column or no observation column.
+        DiagnosticsError: no ``step`` column.
     """
     hv = _hv()
     if "step" not in frame.columns:
         raise DiagnosticsError("episode_plot needs a 'step' column")
     obs = [c for c in frame.columns if str(c).startswith("obs_")]
     act = [c for c in frame.columns if str(c).startswith("act_")]
-    if not obs:
-        raise DiagnosticsError("episode_plot needs observation columns named obs_*")
 
     def overlay(cols: list[str], name: str, step_plot: bool = False) -> Any:
         curves = []
@@ -212,8 +212,9 @@ def episode_plot(frame: pd.DataFrame, *, title: str = "Episode") -> hv.Layout:
                                        show_legend=len(curves) > 1)
 
     rew = ["reward"] if "reward" in frame.columns else []
-    return hv.Layout([overlay(obs, "observations"), overlay(act, "actions", True),
-                      overlay(rew, "reward", True)]).cols(1)
+    panels = [overlay(obs, "observations")] if obs else []
+    panels += [overlay(act, "actions", True), overlay(rew, "reward", True)]
+    return hv.Layout(panels).cols(1)
 
 
 def action_distribution(frame: pd.DataFrame, *, title: str = "Action distribution") -> Any:
