@@ -27,3 +27,13 @@ def test_ruff_is_clean():
 def test_mypy_is_clean_on_the_core_packages():
     out = _run("mypy", *CORE)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_test_module_names_are_unique():
+    """The test directories are not packages: pytest imports each test file by its base name,
+    so two files with one name in different directories stop the whole run at collection."""
+    from collections import Counter
+
+    root = Path(__file__).resolve().parent
+    names = Counter(p.name for p in root.rglob("test_*.py"))
+    assert [n for n, c in names.items() if c > 1] == []
