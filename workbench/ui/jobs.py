@@ -65,7 +65,8 @@ class JobTable(pn.viewable.Viewer):
     MAX_ROWS = 6
 
     def _height(self, n: int) -> int:
-        return 40 + 36 * max(1, min(n, self.MAX_ROWS))
+        # header ~50 px, rows ~46 px in the served template (measured), a scrollbar's 16 px
+        return 66 + 48 * max(1, min(n, self.MAX_ROWS))
 
     def add(self, job: Any) -> bool:
         """Add ``job`` (``False`` when it is already in the table)."""
