@@ -118,6 +118,9 @@ def test_path_outside_the_roots_is_refused_in_the_ui(page, served_app, path):
     page.locator(".wb-load-file button").click()
     page.locator(".wb-datasets-status", has_text="Refused").filter(
         has_text="outside the allowed dataset roots").wait_for()
+    # the click's spinner goes with the refusal
+    _wait(lambda: "pn-loading" not in (page.locator(".wb-load-file").get_attribute("class")
+                                       or ""), 10, "the spinner to go")
     if path.startswith("/"):
         screenshot(page, "08-outside-root-refused")
 

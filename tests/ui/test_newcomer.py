@@ -193,9 +193,16 @@ def test_a_newly_finished_run_is_evaluated_after_refresh_and_low_ess_is_flagged(
     time.sleep(0.3)
     page.locator(".wb-start button").click()
     page.locator(".wb-train-status", has_text="Started").wait_for()
-    row = page.locator(".wb-jobs .tabulator-row", has_text="completed").filter(has_text="7")
-    row.first.wait_for(timeout=120_000)
-    run_id = row.first.inner_text().split()[0]  # the job table's first column
+    rows = page.locator(".wb-jobs .tabulator-row")
+
+    def seed_7_completed():  # columns: run_id, algo, seed, status, ...
+        for text in rows.all_inner_texts():
+            cells = text.split()
+            if cells[1:4] == ["dqn", "7", "completed"]:
+                return cells[0]
+        return None
+
+    run_id = _wait(seed_7_completed, 120, "the seed-7 run to complete")
     label = f"dqn s7 {run_id[-6:]}"
     assert label not in before
 
@@ -211,6 +218,9 @@ def test_a_newly_finished_run_is_evaluated_after_refresh_and_low_ess_is_flagged(
     assert "1 policies" not in status
     rows = page.locator(".wb-ope-table .tabulator-row").all_inner_texts()
     assert any(label in r for r in rows), f"{label} must be evaluated: {rows}"
+    # FQE without refits is a point estimate: its missing interval reads "—", not "NaN"
+    assert not any("NaN" in r for r in rows), rows
+    assert any("fqe" in r and "—" in r for r in rows), rows
     # a greedy policy on mixed data: ordinary IS keeps almost no episode, so it is flagged
     flagged = [r for r in rows if "⚠" in r]
     assert flagged, f"no estimate flagged: {rows}"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import panel as pn
+import param
 
 __all__ = ["BusyButton"]
 
@@ -19,6 +21,18 @@ if (view != null) {
   view.el.classList.add('pn-loading', 'pn-' + spinner);
 }
 """
+
+
+#: Runs in the browser when the server says the click needed no work after all
+#: (:meth:`BusyButton.settle`): the spinner goes, again without a relayout.
+_SETTLE_JS = """
+const view = cb_context.index.find_one(button);
+if (view != null) {
+  view.el.classList.remove('pn-loading', 'pn-' + spinner);
+}
+"""
+
+_SETTLED = "wb-settled-"
 
 
 class BusyButton(pn.widgets.Button):
@@ -38,6 +52,29 @@ class BusyButton(pn.widgets.Button):
         from panel.config import config
 
         model = super()._get_model(doc, root, parent, comm)
-        model.js_on_event("button_click", CustomJS(
-            args={"button": model, "spinner": config.loading_spinner}, code=_BUSY_JS))
+        args = {"button": model, "spinner": config.loading_spinner}
+        model.js_on_event("button_click", CustomJS(args=args, code=_BUSY_JS))
+        model.js_on_change("tags", CustomJS(args=args, code=_SETTLE_JS))
         return model
+
+    #: Bumped by :meth:`settle`; reaches the browser as the model's ``tags`` (through
+    #: Panel, which holds the document lock a direct model change would need).
+    settled = param.Integer(default=0, precedence=-1, doc="settle() calls so far")
+
+    _rename: ClassVar[Mapping[str, str | None]] = {**pn.widgets.Button._rename,
+                                                   "settled": "tags"}
+
+    def _process_param_change(self, params: dict[str, Any]) -> dict[str, Any]:
+        props = super()._process_param_change(params)
+        if "tags" in props:
+            props["tags"] = [f"{_SETTLED}{props['tags']}"]
+        return props
+
+    def settle(self) -> None:
+        """Take the spinner of a click that started no work away (a refused input).
+
+        Only the element's class goes: toggling ``loading`` instead changes the model's
+        ``css_classes`` twice, and each change makes Bokeh lay the page out again (a
+        refusal message then took 0.3-0.6 s to show on a loaded page, measured).  The
+        signal is a change of the model's ``tags``, which nothing lays out."""
+        self.settled += 1

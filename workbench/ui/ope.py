@@ -21,7 +21,7 @@ from ..tracking.labels import run_label
 from ..tracking.store import WITH_POLICY
 from . import plots
 from ._busy import BusyButton
-from ._format import fmt_seconds, set_table, table
+from ._format import fmt_seconds, fmt_value, set_table, table
 from .state import WorkbenchState, run_action, say, served_loop, settle
 
 __all__ = ["OPEPanel"]
@@ -172,6 +172,8 @@ class OPEPanel(pn.viewable.Viewer):
             df = await asyncio.to_thread(self._read_runs)
         except WorkbenchError:
             return
+        except RuntimeError:  # the server is shutting down (no executor left)
+            return
         self._offer(df)
 
     def _sync_datasets(self) -> None:
@@ -284,6 +286,11 @@ class OPEPanel(pn.viewable.Viewer):
         if "flag" in shown:
             shown["flag"] = [f"{plots.FLAG_MARK} {f}" if f else ""
                              for f in shown["flag"].fillna("")]
+        # a value that does not exist (FQE's interval as a point estimate, the true value
+        # without a simulator, ESS of an unweighted estimator) reads "—", not "NaN"
+        for c in ("ci_low", "ci_high", "true_value", "ess_fraction"):
+            if c in shown and shown[c].isna().any():
+                shown[c] = [fmt_value(v) for v in shown[c]]
         set_table(self.table, shown)
         self.intervals_note.object = _intervals_note(frame)
         self.plot_pane.object = plots.ope_estimates(frame)

@@ -138,6 +138,8 @@ class RunsPanel(pn.viewable.Viewer):
             df = await asyncio.to_thread(self._read)
         except WorkbenchError:
             return
+        except RuntimeError:  # the server is shutting down (no executor left)
+            return
         self._apply(df)
 
     def _shown_frame(self, df: pd.DataFrame) -> pd.DataFrame:

@@ -45,8 +45,11 @@ def say(alert: Any, text: str, kind: str = "info") -> None:
 def settle(button: Any) -> None:
     """Take away the spinner a :class:`~workbench.ui._busy.BusyButton` put on ``button``
     (a click that was refused before any work started)."""
-    button.loading = True
-    button.loading = False
+    if hasattr(button, "settle"):
+        button.settle()
+    else:
+        button.loading = True
+        button.loading = False
 
 
 def served_loop() -> asyncio.AbstractEventLoop | None:
