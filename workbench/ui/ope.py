@@ -22,7 +22,7 @@ from ..tracking.store import WITH_POLICY
 from . import plots
 from ._busy import BusyButton
 from ._format import fmt_seconds, fmt_value, set_table, table
-from .state import WorkbenchState, run_action, say, served_loop, settle
+from .state import WorkbenchState, reread, run_action, say, settle
 
 __all__ = ["OPEPanel"]
 
@@ -159,22 +159,7 @@ class OPEPanel(pn.viewable.Viewer):
 
     def _runs_changed(self) -> None:
         """A job started or finished: re-read the runs (off the event loop when served)."""
-        loop = served_loop()
-        if loop is None:
-            self.refresh_runs()
-        else:
-            loop.create_task(self._quiet_refresh())
-
-    async def _quiet_refresh(self) -> None:
-        import asyncio
-
-        try:
-            df = await asyncio.to_thread(self._read_runs)
-        except WorkbenchError:
-            return
-        except RuntimeError:  # the server is shutting down (no executor left)
-            return
-        self._offer(df)
+        reread(self._read_runs, self._offer)
 
     def _sync_datasets(self) -> None:
         names = list(self.state.datasets)

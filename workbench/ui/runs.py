@@ -8,7 +8,6 @@ algorithm and seed only the newer counts) and the note says what is aggregated.
 
 from __future__ import annotations
 
-import asyncio
 import io
 import tempfile
 from pathlib import Path
@@ -27,7 +26,7 @@ from ._busy import BusyButton
 from ._format import MISSING, fmt_seconds, set_table, table
 from ._frames import aggregate_note, distinct_seed_groups
 from .curves import AGGREGATE_REPS
-from .state import WorkbenchState, run_action, served_loop
+from .state import WorkbenchState, reread, run_action, served_loop
 
 __all__ = ["RunsPanel"]
 
@@ -127,20 +126,7 @@ class RunsPanel(pn.viewable.Viewer):
 
     def _runs_changed(self) -> None:
         """A job started or finished: re-read the store (off the event loop when served)."""
-        loop = served_loop()
-        if loop is None:
-            self.refresh()
-        else:
-            loop.create_task(self._quiet_refresh())
-
-    async def _quiet_refresh(self) -> None:
-        try:
-            df = await asyncio.to_thread(self._read)
-        except WorkbenchError:
-            return
-        except RuntimeError:  # the server is shutting down (no executor left)
-            return
-        self._apply(df)
+        reread(self._read, self._apply)
 
     def _shown_frame(self, df: pd.DataFrame) -> pd.DataFrame:
         """The table as shown: health verdicts in words, ``name`` hidden while no run has

@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..training.job import TrainingJob
 
 __all__ = ["WorkbenchState", "resolve_under_roots", "register_jobs", "ui_jobs", "say",
-           "run_action", "in_session", "served_loop", "settle", "FAILED"]
+           "run_action", "in_session", "served_loop", "reread", "settle", "FAILED"]
 
 #: File suffixes the Datasets page offers under the dataset roots.
 DATASET_SUFFIXES = (".npz", ".parquet", ".csv", ".hdf5", ".h5")
@@ -64,6 +64,30 @@ def served_loop() -> asyncio.AbstractEventLoop | None:
         return asyncio.get_running_loop()
     except RuntimeError:
         return None
+
+
+def reread(read: Any, apply: Any) -> None:
+    """``apply(read())`` after a job started or finished, the way every page re-reads.
+
+    In a notebook or plain Python at once; served, ``read`` runs off the event loop and
+    ``apply`` on it afterwards.  A read that fails (:class:`WorkbenchError`) or a server
+    shutting down (no executor left for the read) leaves the page as it is: nobody asked.
+    """
+    loop = served_loop()
+    if loop is None:
+        apply(read())
+        return
+
+    async def quietly() -> None:
+        try:
+            value = await asyncio.to_thread(read)
+        except WorkbenchError:
+            return
+        except RuntimeError:  # the server is shutting down (no executor left)
+            return
+        apply(value)
+
+    loop.create_task(quietly())
 
 
 async def in_session(fn: Any, *args: Any) -> Any:
