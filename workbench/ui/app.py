@@ -21,6 +21,12 @@ __all__ = ["create_app", "serve", "Workbench", "PAGES", "SERVE_OPTIONS"]
 #: Tab titles, in order.
 PAGES = ("Datasets", "Diagnostics", "Training", "OPE", "Runs")
 
+#: Where each page's class lives (imported when the page is first built).
+_PAGE_CLASSES = {"Datasets": (".datasets", "DatasetsPanel"),
+                 "Diagnostics": (".diagnostics", "DiagnosticsPanel"),
+                 "Training": (".training", "TrainingPanel"), "OPE": (".ope", "OPEPanel"),
+                 "Runs": (".runs", "RunsPanel")}
+
 _EXTENSION_LOADED = False
 
 
@@ -101,25 +107,10 @@ class Workbench:
         return page
 
     def _build(self, title: str) -> Any:
-        if title == "Datasets":
-            from .datasets import DatasetsPanel
+        import importlib
 
-            return DatasetsPanel(self.state)
-        if title == "Diagnostics":
-            from .diagnostics import DiagnosticsPanel
-
-            return DiagnosticsPanel(self.state)
-        if title == "Training":
-            from .training import TrainingPanel
-
-            return TrainingPanel(self.state)
-        if title == "OPE":
-            from .ope import OPEPanel
-
-            return OPEPanel(self.state)
-        from .runs import RunsPanel
-
-        return RunsPanel(self.state)
+        module, cls = _PAGE_CLASSES[title]
+        return getattr(importlib.import_module(module, __package__), cls)(self.state)
 
     @property
     def datasets(self) -> Any:
