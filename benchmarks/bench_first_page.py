@@ -22,15 +22,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import socket
 import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+from _browser_bench import CHROMIUM_ARGS, _free_port, _pct
 
 #: performance.now() at the first frame where the catalog button is rendered and enabled.
 READY_JS = """() => new Promise((resolve) => {
@@ -50,17 +48,6 @@ READY_JS = """() => new Promise((resolve) => {
   };
   frame();
 })"""
-
-
-def _pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _get(url: str) -> tuple[int, float]:

@@ -27,13 +27,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import sys
 import tempfile
 import time
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+from _browser_bench import CHROMIUM_ARGS, _free_port, _pct
 
 POLLER_JS = """() => {
   window.__wb_seen = new Map();
@@ -54,17 +52,6 @@ POLLER_JS = """() => {
   };
   window.__wb_timer = setInterval(scan, 10);
 }"""
-
-
-def _pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 #: In-page timer of a light action: from the DOM ``click`` event (the moment the user's click
