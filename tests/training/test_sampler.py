@@ -11,6 +11,14 @@ FIELDS = ["observations", "actions", "rewards", "next_observations", "next_actio
           "intervals"]
 
 
+def _assert_same_batch(ref, got) -> None:
+    """Every field of two mini-batches: same dtype, shape and values, bit for bit."""
+    for f in FIELDS:
+        a, b = getattr(ref, f), getattr(got, f)
+        assert a.dtype == b.dtype and a.shape == b.shape, f
+        assert np.array_equal(a, b), f
+
+
 def _reference(ds, fb, idx):
     rb = ds.to_d3rlpy()
     picker = fb.transition_picker
@@ -27,10 +35,7 @@ def test_batches_equal_d3rlpy_pickers_bitwise(request, kind, n_step):
     assert rb.transition_count == fb.transition_count == ds.n_transitions
     ref = TransitionMiniBatch.from_transitions(transitions)
     got = fb.batch_from_indices(idx)
-    for f in FIELDS:
-        a, b = getattr(ref, f), getattr(got, f)
-        assert a.dtype == b.dtype and a.shape == b.shape, f
-        assert np.array_equal(a, b), f
+    _assert_same_batch(ref, got)
 
 
 def test_terminal_and_timeout_semantics(toy_discrete):
@@ -150,10 +155,7 @@ def test_image_batches_equal_d3rlpy_pickers_bitwise(n_step):
     assert rb.episodes[0].observations.dtype == np.uint8  # d3rlpy's own buffer: uint8 too
     ref = TransitionMiniBatch.from_transitions(transitions)
     got = fb.batch_from_indices(idx)
-    for f in FIELDS:
-        a, b = getattr(ref, f), getattr(got, f)
-        assert a.dtype == b.dtype and a.shape == b.shape, f
-        assert np.array_equal(a, b), f
+    _assert_same_batch(ref, got)
     t = fb.sample_transition()
     assert t.observation.shape == (2, 6, 5) and t.observation.dtype == np.float32
 

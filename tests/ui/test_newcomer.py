@@ -92,6 +92,13 @@ def _open(page, url):
     page.locator(".wb-load-catalog button").wait_for()
 
 
+def _type(page, css, text):
+    """Type ``text`` into the input inside ``css`` and commit it (Enter)."""
+    box = page.locator(css)
+    box.fill(text)
+    box.press("Enter")
+
+
 def _tab(page, title):
     page.locator(".bk-tab", has_text=title).first.click()
 
@@ -156,9 +163,7 @@ def test_a_click_shows_busy_within_100_ms(page, served_app):
 
     _tab(page, "Training")
     page.locator(".wb-algo select").select_option("dqn")
-    steps = page.locator(".wb-steps input")
-    steps.fill("200")
-    steps.press("Enter")
+    _type(page, ".wb-steps input", "200")
     time.sleep(0.3)
     ms = page.evaluate(BUSY_MS_JS, "wb-start")
     assert 0 <= ms < 100, f"busy state after {ms:.0f} ms"
@@ -184,12 +189,8 @@ def test_a_newly_finished_run_is_evaluated_after_refresh_and_low_ess_is_flagged(
 
     _tab(page, "Training")
     page.locator(".wb-algo select").select_option("dqn")
-    steps = page.locator(".wb-steps input")
-    steps.fill("300")
-    steps.press("Enter")
-    seeds = page.locator(".wb-seeds input")
-    seeds.fill("7")
-    seeds.press("Enter")
+    _type(page, ".wb-steps input", "300")
+    _type(page, ".wb-seeds input", "7")
     time.sleep(0.3)
     page.locator(".wb-start button").click()
     page.locator(".wb-train-status", has_text="Started").wait_for()
@@ -262,12 +263,8 @@ def test_liveness_answers_without_a_page_and_catalog_build_shows_progress(browse
 
 def test_image_episodes_are_shown_as_frames(page, served_app):
     _open(page, served_app)
-    env = page.locator(".wb-collect-env input")
-    env.fill("MinAtar/Breakout-v1")
-    env.press("Enter")
-    steps = page.locator(".wb-collect-steps input")
-    steps.fill("300")
-    steps.press("Enter")
+    _type(page, ".wb-collect-env input", "MinAtar/Breakout-v1")
+    _type(page, ".wb-collect-steps input", "300")
     time.sleep(0.3)
     page.locator(".wb-collect button").click()
     page.locator(".wb-datasets-status", has_text="Loaded MinAtar/Breakout-v1").wait_for(
